@@ -1,0 +1,29 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.medsegai-installed
+DEMO_OUT ?= demo-out
+
+.PHONY: setup test demo clean-venv
+
+setup: $(STAMP)
+
+# torch is installed first and pinned: 2.13.0 is the CPU wheel on these machines, and
+# installing it first stops other packages from pulling a newer CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest Testing -q
+
+demo: setup
+	$(VENV)/bin/medsegai demo -o $(DEMO_OUT)
+	@echo "Results in $(DEMO_OUT)/ (open $(DEMO_OUT)/summary.png)"
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""The `medsegai` command line. One module per subcommand; see ``main.py``."""

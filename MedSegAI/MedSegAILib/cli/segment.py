@@ -1,0 +1,20 @@
+"""`medsegai segment`: segment a CT volume (engine: issue 3)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import NotAvailableYet
+from .common import add_input_arguments, add_output_argument, add_run_arguments
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("segment", help="segment a CT volume (lungs, nodules)", description=__doc__)
+    add_input_arguments(parser)
+    add_output_argument(parser)
+    add_run_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise NotAvailableYet("`segment` is not available yet: the segmentation engine is still being built")

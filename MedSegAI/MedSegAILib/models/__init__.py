@@ -1,0 +1,1 @@
+"""Models: model cards, networks, safe weight loading, the registry, bundles and the catalogue."""

@@ -1,0 +1,35 @@
+"""Shared test fixtures: the local engine source first on sys.path, and ../shared/data."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "MedSegAI"))
+SHARED_DATA = Path(os.environ.get("MEDSEGAI_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+try:
+    import torch
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+except ImportError:  # the engine-import test runs without torch too
+    pass
+
+
+def shared_path(relative: str) -> Path:
+    """A path under ../shared/data, or skip the test with a clear reason if absent."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"needs ../shared/data/{relative} (real CT not present on this machine)")
+    return path
+
+
+@pytest.fixture
+def shared_data():
+    """``shared_data("cip_lung_ct/ct-64.nrrd")`` -> Path, skipping when absent."""
+    return shared_path
