@@ -1,0 +1,1 @@
+"""Inference: preprocessing, sliding-window prediction, postprocessing, run records."""
