@@ -2,6 +2,15 @@
 
 Every failure a user can fix raises :class:`~MedSegAILib.errors.InputError` with one line
 naming the file, the problem and what to do.
+
+After reading, the values must look like CT in Hounsfield units (docs/inputs.md). Refused:
+
+- any NaN or infinite voxel;
+- a constant volume, or one with only two distinct values (a binary mask);
+- a volume whose largest value is below :data:`MIN_CT_MAXIMUM_HU` (-500 HU: no tissue at
+  all, only air or lung, e.g. an empty or mis-scaled volume);
+- a label map: only non-negative integers with at most :data:`MAX_LABEL_VALUES` distinct
+  values (CT in HU has air near -1000 HU and thousands of distinct values).
 """
 
 from __future__ import annotations
@@ -15,20 +24,25 @@ import SimpleITK as sitk
 
 from ..errors import InputError
 from .dicom_series import read_dicom_series
+from .itk_messages import itk_reason
 from .volume import Volume
 
 FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+MIN_CT_MAXIMUM_HU = -500.0
+MAX_LABEL_VALUES = 256
 
 
 def read_volume(path: str | os.PathLike, series_uid: Optional[str] = None) -> Volume:
-    """Read a 3-D volume from NIfTI, NRRD, MetaImage or a DICOM series (folder or one file).
+    """Read a 3-D CT volume from NIfTI, NRRD, MetaImage or a DICOM series (folder or one file).
 
     Args:
         path: a volume file, a folder holding a DICOM series, or one file of a series.
-        series_uid: which series to read when a folder holds several.
+        series_uid: which series to read when a folder holds several (DICOM only).
 
     Returns:
-        The volume, float32 for CT intensities (HU), with LPS geometry.
+        The volume, float32 in Hounsfield units, with LPS geometry. ``metadata`` holds
+        ``source`` and ``format`` (``nifti``, ``nrrd``, ``metaimage`` or ``dicom``), plus the
+        DICOM UIDs, sorted file list and tags for a DICOM series.
 
     Raises:
         InputError: the path is missing, unreadable, not 3-D, or not a usable CT.
@@ -38,27 +52,80 @@ def read_volume(path: str | os.PathLike, series_uid: Optional[str] = None) -> Vo
         raise InputError(f"{path}: no such file or folder; check the path")
     if path.is_dir() or not path.name.lower().endswith(FILE_SUFFIXES):
         volume = read_dicom_series(path, series_uid=series_uid)
+    elif series_uid:
+        raise InputError(f"{path}: --series applies to DICOM input only; leave it out for a volume file")
     else:
         volume = _read_image_file(path)
-    _check_values(volume, path)
+    check_ct_values(volume, path)
     return volume
 
 
 def _read_image_file(path: Path) -> Volume:
     try:
         image = sitk.ReadImage(str(path))
-    except RuntimeError:
+    except RuntimeError as error:
         raise InputError(
-            f"{path}: cannot be read as a {path.suffix or 'volume'} image (corrupt or not an image); "
-            "check the file or convert it to NIfTI"
+            f"{path}: cannot be read as a {_format_name(path)} image ({itk_reason(error)}); "
+            "check that the file is complete, or convert it to NIfTI"
         ) from None
-    if image.GetDimension() != 3 or min(image.GetSize()) < 2:
-        raise InputError(f"{path}: image is not 3-D (size {image.GetSize()}); give a 3-D CT volume")
+    size = image.GetSize()
+    if image.GetDimension() != 3 or min(size) < 2:
+        raise InputError(f"{path}: image is not 3-D (size {'x'.join(map(str, size))}); give a 3-D CT volume")
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise InputError(f"{path}: image has {image.GetNumberOfComponentsPerPixel()} components per voxel; give a scalar CT volume")
-    return Volume.from_sitk(sitk.Cast(image, sitk.sitkFloat32), metadata={"source": str(path)})
+        raise InputError(
+            f"{path}: image has {image.GetNumberOfComponentsPerPixel()} components per voxel (colour or vector); "
+            "give a scalar CT volume"
+        )
+    image = sitk.Cast(image, sitk.sitkFloat32)
+    return Volume.from_sitk(image, metadata={"source": str(path), "format": _format_name(path)})
 
 
-def _check_values(volume: Volume, path: Path) -> None:
-    if not np.isfinite(volume.array).all():
-        raise InputError(f"{path}: volume contains NaN or infinite values; check the export that made it")
+def _format_name(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith((".nii", ".nii.gz")):
+        return "nifti"
+    if name.endswith((".nrrd", ".nhdr")):
+        return "nrrd"
+    return "metaimage"
+
+
+def check_ct_values(volume: Volume, path: str | os.PathLike) -> None:
+    """Refuse values that cannot be a CT in Hounsfield units (rules in the module docstring).
+
+    Args:
+        volume: the volume read from ``path``.
+        path: named in the error message.
+
+    Raises:
+        InputError: NaN/infinite values, a constant volume, a binary mask, a label map, or
+            no value above -500 HU.
+    """
+    values = volume.array
+    if not np.isfinite(values).all():
+        bad = int(values.size - np.isfinite(values).sum())
+        raise InputError(f"{path}: {bad} voxels are NaN or infinite; check the program that exported the volume")
+    low, high = float(values.min()), float(values.max())
+    if low == high:
+        raise InputError(f"{path}: every voxel is {low:g}, so this is not a CT image; give a CT volume in Hounsfield units")
+    if high < MIN_CT_MAXIMUM_HU:
+        raise InputError(
+            f"{path}: no voxel above {MIN_CT_MAXIMUM_HU:g} HU (values {low:g} to {high:g}), so this is not a CT in "
+            "Hounsfield units; give a CT volume"
+        )
+    if np.all((values == low) | (values == high)):
+        raise InputError(
+            f"{path}: only two values ({low:g} and {high:g}): a binary mask, not a CT image; give the CT volume itself"
+        )
+    if low >= 0 and _is_label_map(values):
+        raise InputError(
+            f"{path}: only non-negative whole numbers with few distinct values: a label map, not a CT in "
+            "Hounsfield units; give the CT volume itself"
+        )
+
+
+def _is_label_map(values: np.ndarray) -> bool:
+    """Non-negative integers with at most MAX_LABEL_VALUES distinct values."""
+    if values.max() > np.iinfo(np.uint16).max or not np.array_equal(values, np.round(values)):
+        return False
+    counts = np.bincount(values.astype(np.int64).ravel())
+    return int(np.count_nonzero(counts)) <= MAX_LABEL_VALUES
