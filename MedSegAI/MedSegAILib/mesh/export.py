@@ -1,0 +1,170 @@
+"""Label map -> one closed surface file per label (the engine behind `export-stl` and `segment --stl`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Mapping, Optional
+
+import numpy as np
+from scipy import ndimage
+
+from ..io.volume import Volume
+from ..progress import CancelToken, ProgressCallback, check_cancelled, no_progress
+from .measure import measure_surface
+from .options import MeshOptions
+from .report import MeshReport
+from .surface import mask_surface
+from .vtk_arrays import polydata_arrays
+from .writers import write_surface
+
+LOG = logging.getLogger(__name__)
+
+LabelNames = Mapping[int, tuple[str, tuple[int, int, int]]]
+
+DEFAULT_COLOR = (230, 220, 70)
+_FACE_CONNECTIVITY = ndimage.generate_binary_structure(3, 1)
+
+
+def export_label_meshes(
+    labels: np.ndarray,
+    reference: Volume,
+    label_names: LabelNames,
+    out_dir: str | os.PathLike,
+    options: MeshOptions,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+) -> list[MeshReport]:
+    """Write one surface per label value into ``out_dir``.
+
+    Every non-zero value in ``labels`` and every value in ``label_names`` gets a report;
+    values with no voxels get no file and a warning (logged and in the report).
+    Each label is meshed inside its bounding box plus one voxel of background, so work
+    scales with the label's size, not the volume's.
+
+    Args:
+        labels: integer label map ``[k, j, i]`` on ``reference``'s grid (0 = background).
+        reference: supplies spacing, origin and direction (its array is not read).
+        label_names: ``{value: (name, (r, g, b))}``; missing values are named ``label_<value>``.
+        out_dir: folder for the files ``<name with spaces as _>.<format>``.
+        options: smoothing, decimation, coordinates and format.
+        progress: ``(fraction, message)`` callback.
+        cancel: checked between labels.
+
+    Returns:
+        One :class:`MeshReport` per label, in increasing label order.
+
+    Raises:
+        ValueError: ``labels`` is not an integer array on ``reference``'s grid.
+    """
+    progress = progress or no_progress
+    _check_labels(labels, reference)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index_to_patient = reference.index_to_lps() if options.coords == "lps" else reference.index_to_ras()
+    boxes = _bounding_boxes(labels)
+    values = sorted(set(boxes) | {int(v) for v in label_names if int(v) != 0})
+    file_names = _file_names(values, label_names, options.format)
+    voxel_volume = float(np.prod(reference.spacing))
+    reports = []
+    for number, value in enumerate(values):
+        check_cancelled(cancel)
+        name = _name(value, label_names)
+        progress(number / max(len(values), 1), f"mesh: {name} ({number + 1}/{len(values)})")
+        if value not in boxes:
+            reports.append(_missing(value, name, options.coords, "the label has no voxels; no mesh written"))
+            continue
+        mask, start = _padded_mask(labels, value, boxes[value])
+        mask = _clean_mask(mask, options, voxel_volume)
+        surface = mask_surface(mask, index_to_patient @ _translation(start), options)
+        file_name = file_names[value]
+        write_surface(surface, out_dir / file_name, _color(value, label_names), name)
+        measures = measure_surface(*polydata_arrays(surface))
+        reports.append(MeshReport.measured(value, name, file_name, measures, options.coords))
+    progress(1.0, f"mesh: {sum(r.file is not None for r in reports)} surfaces written")
+    return reports
+
+
+def mesh_file_name(name: str, extension: str) -> str:
+    """``<name with spaces as _>.<extension>``, with path separators and odd characters replaced."""
+    stem = re.sub(r"[^\w.\-]", "_", name.strip().replace(" ", "_")).strip(".") or "segment"
+    return f"{stem}.{extension}"
+
+
+def _check_labels(labels: np.ndarray, reference: Volume) -> None:
+    if labels.ndim != 3 or labels.shape != reference.array.shape:
+        raise ValueError(f"label map shape {labels.shape} does not match the reference grid {reference.array.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"label map must hold integers, not {labels.dtype}")
+
+
+def _bounding_boxes(labels: np.ndarray) -> dict[int, tuple[slice, ...]]:
+    """``{value: slices}`` for every positive label, found in one pass."""
+    if labels.size == 0 or labels.max() <= 0:
+        return {}
+    positive = labels if labels.min() >= 0 else np.where(labels > 0, labels, 0)
+    return {value + 1: box for value, box in enumerate(ndimage.find_objects(positive)) if box is not None}
+
+
+def _padded_mask(labels: np.ndarray, value: int, box: tuple[slice, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The label's bounding box with one voxel of background all round; and the (i, j, k) of its first voxel."""
+    crop = labels[box] == value
+    mask = np.zeros(tuple(s + 2 for s in crop.shape), dtype=np.uint8)
+    mask[1:-1, 1:-1, 1:-1] = crop
+    start_kji = np.array([s.start for s in box]) - 1
+    return mask, start_kji[::-1].astype(float)
+
+
+def _clean_mask(mask: np.ndarray, options: MeshOptions, voxel_volume: float) -> np.ndarray:
+    """Apply keep-largest-component and fill-small-holes (both 6-connected) when asked."""
+    if options.keep_largest:
+        regions, count = ndimage.label(mask, structure=_FACE_CONNECTIVITY)
+        if count > 1:
+            sizes = np.bincount(regions.ravel())
+            sizes[0] = 0
+            mask = (regions == int(np.argmax(sizes))).astype(np.uint8)
+    if options.fill_holes_mm3 > 0:
+        cavities, count = ndimage.label(mask == 0, structure=_FACE_CONNECTIVITY)
+        if count > 1:
+            outside = cavities[0, 0, 0]
+            sizes = np.bincount(cavities.ravel()) * voxel_volume
+            small = np.flatnonzero(sizes <= options.fill_holes_mm3)
+            small = small[(small != 0) & (small != outside)]
+            if small.size:
+                mask = mask.copy()
+                mask[np.isin(cavities, small)] = 1
+    return mask
+
+
+def _translation(start_ijk: np.ndarray) -> np.ndarray:
+    matrix = np.eye(4)
+    matrix[:3, 3] = start_ijk
+    return matrix
+
+
+def _name(value: int, label_names: LabelNames) -> str:
+    return str(label_names[value][0]) if value in label_names else f"label_{value}"
+
+
+def _color(value: int, label_names: LabelNames) -> tuple[int, int, int]:
+    if value in label_names and label_names[value][1] is not None:
+        return tuple(int(c) for c in label_names[value][1])  # type: ignore[return-value]
+    return DEFAULT_COLOR
+
+
+def _file_names(values: list[int], label_names: LabelNames, extension: str) -> dict[int, str]:
+    """File name per value; a name used twice gets ``_<value>`` appended."""
+    names = {value: mesh_file_name(_name(value, label_names), extension) for value in values}
+    counts: dict[str, int] = {}
+    for file_name in names.values():
+        counts[file_name.lower()] = counts.get(file_name.lower(), 0) + 1
+    return {
+        value: (f"{Path(n).stem}_{value}.{extension}" if counts[n.lower()] > 1 else n) for value, n in names.items()
+    }
+
+
+def _missing(value: int, name: str, coords: str, warning: str) -> MeshReport:
+    LOG.warning("%s (label %d): %s", name, value, warning)
+    return MeshReport.missing(value, name, coords, warning)
