@@ -2,5 +2,15 @@
 
 from .labels import LabelInfo, labels_json, read_labels_json
 from .seg import write_dicom_seg
+from .seg_import import ImportedSegmentation, read_dicom_seg
+from .sr import write_dicom_sr
 
-__all__ = ["LabelInfo", "labels_json", "read_labels_json", "write_dicom_seg"]
+__all__ = [
+    "ImportedSegmentation",
+    "LabelInfo",
+    "labels_json",
+    "read_dicom_seg",
+    "read_labels_json",
+    "write_dicom_seg",
+    "write_dicom_sr",
+]
