@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..io import read_volume
-from .volume_nodes import set_node_geometry
+from .volume_nodes import read_output_image, set_node_geometry
 
 # Anchor colours (0..1 RGB) of the two colour tables, interpolated to 256 entries.
 COLOR_MAPS: dict[str, list[tuple[float, float, float]]] = {
@@ -54,7 +53,7 @@ def map_volume_node(path: str | os.PathLike, scene, name: str, color_map: str, v
     Raises:
         InputError: the map cannot be read.
     """
-    volume = read_volume(path)
+    volume = read_output_image(path)
     node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
     set_node_geometry(node, volume.with_array(volume.array.astype(np.float32, copy=False)))
     node.CreateDefaultDisplayNodes()

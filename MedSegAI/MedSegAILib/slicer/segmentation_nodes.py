@@ -13,9 +13,9 @@ import slicer
 import vtk
 
 from ..errors import InputError
-from ..io import Volume, read_volume, write_label_map
+from ..io import write_label_map
 from ..models.terminology import slicer_terminology_string, terminology_for
-from .volume_nodes import set_node_geometry, volume_from_node
+from .volume_nodes import read_output_image, set_node_geometry, volume_from_node
 
 
 @dataclass
@@ -56,7 +56,7 @@ def read_labels_json(path: str | os.PathLike) -> list[LabelInfo]:
 
 def label_map_node(path: str | os.PathLike, scene, name: str) -> "slicer.vtkMRMLLabelMapVolumeNode":
     """Load a label map file into a new labelmap volume node with its exact geometry."""
-    volume = read_volume(path)
+    volume = read_output_image(path)
     node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", name)
     set_node_geometry(node, volume.with_array(np.rint(volume.array).astype(np.int32)))
     return node

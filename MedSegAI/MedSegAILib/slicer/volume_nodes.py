@@ -6,7 +6,11 @@ A volume node's ``IJKToRAS`` matrix maps voxel indices to Slicer's RAS world; th
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
+import SimpleITK as sitk
 import slicer
 import vtk
 
@@ -73,3 +77,21 @@ def set_node_geometry(volume_node: "slicer.vtkMRMLVolumeNode", volume: Volume) -
     """Give ``volume_node`` the voxels and exact geometry (LPS -> RAS) of ``volume``."""
     slicer.util.updateVolumeFromArray(volume_node, np.ascontiguousarray(volume.array))
     volume_node.SetIJKToRASMatrix(_vtk_matrix(volume.index_to_ras()))
+
+
+def read_output_image(path: str | os.PathLike) -> Volume:
+    """Read an engine output (label map or float map) with its type and exact geometry.
+
+    Unlike :func:`MedSegAILib.io.read_volume` this applies no CT checks.
+
+    Raises:
+        InputError: the file is missing, unreadable or not 3-D.
+    """
+    path = Path(path)
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError:
+        raise InputError(f"{path}: engine output is missing or unreadable; run the engine again") from None
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(f"{path}: engine output is not a 3-D scalar image; run the engine again")
+    return Volume.from_sitk(image, metadata={"source": str(path)})
