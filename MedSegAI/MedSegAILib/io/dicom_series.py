@@ -43,6 +43,7 @@ SHEAR_TOLERANCE_FRACTION = 0.1
 """Largest sideways drift of a slice, as a fraction of the pixel spacing (gantry tilt)."""
 
 NO_UID = "(no SeriesInstanceUID)"
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 
 _REQUIRED_TAGS = ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "Rows", "Columns")
 _KEPT_TAGS = (
@@ -78,7 +79,8 @@ class SeriesSummary:
     files: int
 
     def __str__(self) -> str:
-        return f'{self.uid} "{self.description}" ({self.modality or "no modality"}, {self.files} files)'
+        description = f'"{self.description}"' if self.description else "(no description)"
+        return f"{self.uid} {description} ({self.modality or 'no modality'}, {self.files} files)"
 
 
 def list_series(path: Path) -> list[SeriesSummary]:
@@ -162,8 +164,12 @@ def _read_header(path: Path) -> Optional[_Slice]:
         if not has_magic:
             return None
         raise InputError(f"{path}: unreadable DICOM file ({_first_line(error)}); remove it or re-export the series") from None
-    if not has_magic and "SOPClassUID" not in dataset and "Modality" not in dataset:
-        return None  # force-parsed bytes that are not DICOM (e.g. a text file)
+    if not any(tag in dataset for tag in ("SOPClassUID", "Modality", "SeriesInstanceUID")):
+        if not has_magic:
+            return None  # force-parsed bytes that are not DICOM (e.g. a text file)
+        if getattr(getattr(dataset, "file_meta", None), "MediaStorageSOPClassUID", None) == DICOMDIR_SOP_CLASS:
+            return None
+        raise InputError(f"{path}: incomplete DICOM file (no SOP class, modality or series); remove it or re-export the series")
     return _Slice(path, dataset)
 
 
