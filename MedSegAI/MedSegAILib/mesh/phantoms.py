@@ -103,9 +103,11 @@ def ellipsoid_distance(points: np.ndarray, semi_axes: np.ndarray, iterations: in
     Returns:
         ``(N,)`` unsigned distances.
     """
-    y = np.abs(np.asarray(points, dtype=float))
     squared = np.asarray(semi_axes, dtype=float) ** 2
-    low = np.full(len(y), -squared.min() + 1e-12)
+    # A coordinate of exactly 0 removes the pole the bisection relies on; 1e-9 of the
+    # largest semi-axis keeps it and moves the answer by about as much.
+    y = np.maximum(np.abs(np.asarray(points, dtype=float)), 1e-9 * np.sqrt(squared.max()))
+    low = np.full(len(y), -squared.min())
     high = np.sqrt(squared.max()) * np.linalg.norm(y, axis=1) + 1e-9
     for _ in range(iterations):
         middle = 0.5 * (low + high)
