@@ -1,20 +1,100 @@
-"""`medsegai detect`: find lung nodules (engine: issue 4)."""
+"""`medsegai detect`: find lung nodules in a chest CT.
+
+Runs the segmentation network once and turns its nodule probability into findings
+(docs/detection.md). Writes into OUTDIR:
+
+  findings.json   findings sorted by score: centre and bounding box in LPS mm, longest axial
+                  diameter (diameter_mm), long/short axis and their mean, volume (mm3),
+                  Lung-RADS v2022 size category, score
+  nodules.nii.gz  label map on the input grid, voxel value = finding id
+  run.json        model, device, timings per stage, peak memory, library versions
+
+The input is read and checked before any model is loaded.
+"""
 
 from __future__ import annotations
 
 import argparse
+import time
 
-from ..errors import NotAvailableYet
-from .common import add_input_arguments, add_output_argument, add_run_arguments
+from ..detection.detector import DEFAULT_THRESHOLD
+from ..detection.pipeline import segment_and_detect
+from ..errors import InputError, NotAvailableYet
+from ..inference.device import DEFAULT_CPU_THREADS, select_device
+from ..inference.run_record import build_run_record
+from ..io import OutputDir, read_volume, write_label_map
+from ..io.atomic import write_json
+from ..models.registry import load_model, resolve_model
+from .common import add_input_arguments, add_output_argument, add_run_arguments, progress_for
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("detect", help="find lung nodules", description=__doc__)
+    parser = subparsers.add_parser(
+        "detect", help="find lung nodules", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_input_arguments(parser)
     add_output_argument(parser)
     add_run_arguments(parser)
+    parser.add_argument(
+        "--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="P",
+        help=f"report findings whose score is at least P, 0..1 (default: {DEFAULT_THRESHOLD})",
+    )
+    parser.add_argument("--fast", action="store_true", help="run at the model's coarser fast spacing (quicker, less detail)")
+    parser.add_argument(
+        "--uncertainty", type=int, default=0, metavar="N",
+        help="N Monte-Carlo dropout samples; adds an uncertainty to each finding (0 = off, the default)",
+    )
+    parser.add_argument("--gradcam", action="store_true", help="write gradcam_nodules.nii.gz, one Grad-CAM map for all findings")
+    parser.add_argument(
+        "--threads", type=int, default=DEFAULT_CPU_THREADS, metavar="N",
+        help=f"CPU threads for the network when it runs on the CPU (default: {DEFAULT_CPU_THREADS})",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotAvailableYet("`detect` is not available yet: the nodule detector is still being built")
+    """Run `detect` as CONTRACT.md describes; returns the exit code."""
+    started = time.perf_counter()
+    progress = progress_for(args)
+    timings: dict[str, float] = {}
+
+    volume = read_volume(args.input, series_uid=args.series)
+    timings["read"] = time.perf_counter() - started
+    if not 0.0 <= args.threshold <= 1.0:
+        raise InputError(f"--threshold {args.threshold}: must be a score between 0 and 1")
+    if args.uncertainty < 0:
+        raise InputError(f"--uncertainty {args.uncertainty}: must be 0 (off) or a number of samples")
+    if args.threads < 1:
+        raise InputError(f"--threads {args.threads}: must be at least 1")
+    card = resolve_model(args.model)
+    if args.uncertainty > 0:
+        raise NotAvailableYet("--uncertainty is not available yet for detect: the Monte-Carlo uncertainty engine is still being built")
+    if args.gradcam:
+        raise NotAvailableYet("--gradcam is not available yet for detect: the Grad-CAM engine is still being built")
+    device = select_device(args.device)
+
+    with OutputDir(args.output) as out:
+        stage = time.perf_counter()
+        progress(0.0, f"load: model {card.name} {card.version} on {device}")
+        model = load_model(card, device)
+        timings["load"] = time.perf_counter() - stage
+        segmentation, detection = segment_and_detect(
+            volume, model, threshold=args.threshold, progress=progress, fast=args.fast, threads=args.threads
+        )
+        timings.update(segmentation.timings)
+
+        stage = time.perf_counter()
+        write_json(out.path("findings.json"), detection.findings_json())
+        write_label_map(detection.labels, volume, out.path("nodules.nii.gz"))
+        timings["write"] = time.perf_counter() - stage
+        timings["total"] = time.perf_counter() - started
+        record = build_run_record(
+            "detect", card, str(device), timings, input_path=str(args.input),
+            options={"threshold": args.threshold, "fast": args.fast, "threads": args.threads,
+                     "windows": segmentation.windows, "score": detection.scorer,
+                     "candidates": detection.candidates, "findings": len(detection.findings)},
+        )
+        write_json(out.path("run.json"), record)
+    if not getattr(args, "quiet", False):
+        print(f"{len(detection.findings)} finding(s) at threshold {args.threshold}; written to {args.output}")
+    return 0

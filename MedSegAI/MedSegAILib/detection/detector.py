@@ -1,7 +1,8 @@
 """Nodule detection from the segmentation network's nodule probability.
 
 1. Candidates: 26-connected components of ``probability >= candidate_probability`` on the
-   model grid (where the network ran).
+   model grid (where the network ran); with a ``region`` (the lungs), only components that
+   touch it.
 2. Each candidate is carried to the input grid: its probability (other candidates blanked)
    is resampled linearly onto the input voxels around it and thresholded again, giving a
    mask at the scan's own resolution.
@@ -83,6 +84,7 @@ def detect_nodules(
     scorer: Optional[Scorer] = None,
     candidate_probability: float = CANDIDATE_PROBABILITY,
     min_diameter_mm: float = MIN_DIAMETER_MM,
+    region: Optional[np.ndarray] = None,
     progress: ProgressCallback = no_progress,
     cancel: Optional[CancelToken] = None,
 ) -> DetectionResult:
@@ -95,6 +97,8 @@ def detect_nodules(
         scorer: the candidate scorer; default: the built-in one (:func:`builtin_scorer`).
         candidate_probability: probability threshold that defines candidate regions.
         min_diameter_mm: drop candidates whose equivalent-sphere diameter is smaller.
+        region: optional boolean map on the model grid (the lungs); candidates that do not
+            touch it (26-neighbourhood) are dropped.
         progress: ``(fraction, message)`` callback.
         cancel: checked between candidates.
 
@@ -110,10 +114,15 @@ def detect_nodules(
     scorer = scorer or builtin_scorer()
     components, count = ndimage.label(nodule_probability.array >= candidate_probability, structure=_CONNECTIVITY)
     boxes = ndimage.find_objects(components)
+    if region is not None:
+        touching = set(np.unique(components[ndimage.binary_dilation(region, _CONNECTIVITY)]).tolist())
+        boxes = [box if index in touching else None for index, box in enumerate(boxes, start=1)]
     kept: list[Finding] = []
     for index, box in enumerate(boxes, start=1):
         check_cancelled(cancel)
         progress(index / max(count, 1), f"detection: candidate {index}/{count}")
+        if box is None:
+            continue
         candidate = _candidate(nodule_probability, components, index, box, image, candidate_probability)
         if candidate is None:
             continue

@@ -1,0 +1,112 @@
+"""Segmentation and nodule detection from one forward pass of the network.
+
+:func:`segment_and_detect` runs :func:`~MedSegAILib.inference.engine.segment_volume` once
+and detects nodules on the nodule probability it returns; :func:`detect_from_segmentation`
+detects on a segmentation that was already computed (the Slicer module after `segment`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+
+import numpy as np
+
+from ..errors import InputError
+from ..inference.engine import SegmentationResult, segment_volume
+from ..io.volume import Volume
+from ..models.registry import LoadedModel
+from ..progress import CancelToken, ProgressCallback, no_progress, sub_progress
+from .detector import DEFAULT_THRESHOLD, DetectionResult, detect_nodules
+from .scorer import Scorer
+
+NODULE_CLASS = "lung nodule"
+LUNG_CLASSES = ("lung", "left lung", "right lung")
+SEGMENTATION_END = 0.9
+
+
+def nodule_probability(result: SegmentationResult) -> Volume:
+    """The ``lung nodule`` softmax channel of ``result`` on its model grid (float32).
+
+    Raises:
+        InputError: the model has no ``lung nodule`` class.
+    """
+    names = [name.lower() for name in result.class_names]
+    if NODULE_CLASS not in names:
+        raise InputError(
+            f"the model has no {NODULE_CLASS!r} class (it has {', '.join(result.class_names)}); "
+            "use a chest CT model that segments lung nodules"
+        )
+    channel = result.probabilities[names.index(NODULE_CLASS)]
+    return result.model_grid.with_array(channel.astype("float32"))
+
+
+def detect_from_segmentation(
+    result: SegmentationResult,
+    volume: Volume,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    scorer: Optional[Scorer] = None,
+    progress: ProgressCallback = no_progress,
+    cancel: Optional[CancelToken] = None,
+) -> DetectionResult:
+    """Detect nodules on an existing segmentation's probabilities (no network run).
+
+    Args:
+        result: the output of ``segment_volume`` for ``volume``.
+        volume: the input CT (HU) that was segmented.
+        threshold: report findings with ``score >= threshold``.
+        scorer: candidate scorer (default: built-in).
+        progress: ``(fraction, message)`` callback.
+        cancel: checked between candidates.
+
+    Only candidates that touch the lungs (:func:`lung_region`) are kept.
+
+    Returns:
+        The findings and their label map on ``volume``'s grid.
+    """
+    return detect_nodules(nodule_probability(result), volume, threshold=threshold, scorer=scorer,
+                          region=lung_region(result), progress=progress, cancel=cancel)
+
+
+def lung_region(result: SegmentationResult) -> np.ndarray:
+    """Model-grid voxels whose most likely class is a lung (nodule candidates must touch it)."""
+    names = [name.lower() for name in result.class_names]
+    wanted = [index for index, name in enumerate(names) if name in LUNG_CLASSES]
+    return np.isin(np.argmax(result.probabilities, axis=0), wanted)
+
+
+def segment_and_detect(
+    volume: Volume,
+    model: LoadedModel,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    scorer: Optional[Scorer] = None,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+    **segment_options: Any,
+) -> tuple[SegmentationResult, DetectionResult]:
+    """Segment ``volume`` and detect nodules, running the network once.
+
+    Args:
+        volume: a CT in HU.
+        model: a loaded segmentation model with a ``lung nodule`` class.
+        threshold: report findings with ``score >= threshold``.
+        scorer: candidate scorer (default: built-in).
+        progress: ``(fraction, message)`` callback over both stages.
+        cancel: checked between stages, windows and candidates.
+        **segment_options: passed to ``segment_volume`` (``fast``, ``threads``, ``keep_features``...).
+
+    Returns:
+        ``(segmentation, detection)``; the segmentation's ``timings`` gain a ``detect`` entry.
+    """
+    progress = progress or no_progress
+    segmentation = segment_volume(volume, model, progress=sub_progress(progress, 0.0, SEGMENTATION_END),
+                                  cancel=cancel, **segment_options)
+    started = time.perf_counter()
+    detection = detect_from_segmentation(
+        segmentation, volume, threshold=threshold, scorer=scorer,
+        progress=sub_progress(progress, SEGMENTATION_END, 1.0), cancel=cancel,
+    )
+    segmentation.timings["detect"] = time.perf_counter() - started
+    return segmentation, detection
