@@ -73,9 +73,12 @@ def source_series_of(volume: Volume, purpose: str = "DICOM output") -> SourceSer
 
 def _read_header(path: Path) -> Dataset:
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True)
+        dataset = pydicom.dcmread(path, stop_before_pixels=True)
     except (InvalidDicomError, OSError) as error:
         raise InputError(f"{path}: cannot be read as DICOM ({error}); check the source series") from None
+    if "SpecificCharacterSet" in dataset and not dataset.SpecificCharacterSet:
+        del dataset.SpecificCharacterSet  # empty means the default repertoire; highdicom rejects ''
+    return dataset
 
 
 def _order_by_slice(datasets: list[Dataset], volume: Volume, source: str) -> list[Dataset]:
