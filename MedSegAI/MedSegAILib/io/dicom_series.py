@@ -30,7 +30,7 @@ import SimpleITK as sitk
 from pydicom.errors import InvalidDicomError
 
 from ..errors import InputError
-from .itk_messages import itk_reason
+from .itk_messages import ItkReadError, call_itk
 from .volume import Volume
 
 GAP_TOLERANCE_FRACTION = 0.01
@@ -322,11 +322,11 @@ def _read_pixels(path: Path, files: Sequence[Path], size: tuple[int, int, int]) 
     reader.SetOutputPixelType(sitk.sitkFloat32)
     reader.SetSpacingWarningRelThreshold(1e9)  # spacing is checked, and set, by this module
     try:
-        image = reader.Execute()
-    except RuntimeError as error:
+        image = call_itk(reader.Execute)
+    except ItkReadError as error:
         culprit = _first_unreadable(files)
         where = culprit if culprit is not None else path
-        raise InputError(f"{where}: pixel data cannot be decoded ({itk_reason(error)}); re-export the series") from None
+        raise InputError(f"{where}: pixel data cannot be decoded ({error}); re-export the series") from None
     if image.GetSize() != size:
         raise InputError(f"{path}: decoded size {image.GetSize()} does not match the headers; re-export the series")
     return image
@@ -335,8 +335,8 @@ def _read_pixels(path: Path, files: Sequence[Path], size: tuple[int, int, int]) 
 def _first_unreadable(files: Sequence[Path]) -> Optional[Path]:
     for file in files:
         try:
-            sitk.ReadImage(str(file))
-        except RuntimeError:
+            call_itk(sitk.ReadImage, str(file))
+        except ItkReadError:
             return file
     return None
 

@@ -15,7 +15,9 @@ After reading, the values must look like CT in Hounsfield units (docs/inputs.md)
 
 from __future__ import annotations
 
+import gzip
 import os
+import zlib
 from pathlib import Path
 from typing import Optional
 
@@ -24,7 +26,7 @@ import SimpleITK as sitk
 
 from ..errors import InputError
 from .dicom_series import read_dicom_series
-from .itk_messages import itk_reason
+from .itk_messages import ItkReadError, call_itk
 from .volume import Volume
 
 FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -62,12 +64,14 @@ def read_volume(path: str | os.PathLike, series_uid: Optional[str] = None) -> Vo
 
 def _read_image_file(path: Path) -> Volume:
     try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as error:
+        image = call_itk(sitk.ReadImage, str(path))
+    except ItkReadError as error:
         raise InputError(
-            f"{path}: cannot be read as a {_format_name(path)} image ({itk_reason(error)}); "
+            f"{path}: cannot be read as a {_format_name(path)} image ({error}); "
             "check that the file is complete, or convert it to NIfTI"
         ) from None
+    if _format_name(path) == "nifti":
+        _check_nifti_data(path)
     size = image.GetSize()
     if image.GetDimension() != 3 or min(size) < 2:
         raise InputError(f"{path}: image is not 3-D (size {'x'.join(map(str, size))}); give a 3-D CT volume")
@@ -78,6 +82,55 @@ def _read_image_file(path: Path) -> Volume:
         )
     image = sitk.Cast(image, sitk.sitkFloat32)
     return Volume.from_sitk(image, metadata={"source": str(path), "format": _format_name(path)})
+
+
+def _check_nifti_data(path: Path) -> None:
+    """Scan a NIfTI file's voxel data, which ITK reads leniently.
+
+    ITK fills voxels missing from a truncated file with zeros and turns NaN into 0, so
+    both would pass unnoticed; here the data are read once more and checked.
+
+    Raises:
+        InputError: the data end early or are damaged, or a float voxel is NaN/infinite.
+    """
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    dimensions = int(reader.GetMetaData("dim[0]"))
+    voxels = int(np.prod([int(reader.GetMetaData(f"dim[{axis}]")) for axis in range(1, dimensions + 1)]))
+    offset = int(float(reader.GetMetaData("vox_offset")))
+    expected = offset + voxels * int(reader.GetMetaData("bitpix")) // 8
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    length, nonfinite, intact = 0, 0, True
+    try:
+        with opener(path, "rb") as stream:
+            header = stream.read(offset)
+            length = len(header)
+            dtype = _nifti_float_dtype(header, reader.GetMetaData("datatype"))
+            chunk_bytes = (1 << 22) * (dtype.itemsize if dtype is not None else 1)
+            while chunk := stream.read(chunk_bytes):
+                length += len(chunk)
+                if dtype is not None:
+                    values = np.frombuffer(chunk[: len(chunk) - len(chunk) % dtype.itemsize], dtype=dtype)
+                    nonfinite += int(values.size - np.count_nonzero(np.isfinite(values)))
+    except (EOFError, OSError, zlib.error):
+        intact = False
+    if length < expected or not intact:
+        raise InputError(
+            f"{path}: file is truncated or damaged ({length} of {expected} bytes of image data); "
+            "copy or export the file again"
+        )
+    if nonfinite:
+        raise InputError(f"{path}: {nonfinite} voxels are NaN or infinite; check the program that exported the volume")
+
+
+def _nifti_float_dtype(header: bytes, datatype: str) -> Optional[np.dtype]:
+    """The numpy type of float voxel data (NIfTI datatype 16 or 64), else None."""
+    kind = {"16": "f4", "64": "f8"}.get(datatype.strip())
+    if kind is None or len(header) < 4:
+        return None
+    little = int.from_bytes(header[:4], "little") in (348, 540)  # sizeof_hdr of NIfTI-1 / NIfTI-2
+    return np.dtype(("<" if little else ">") + kind)
 
 
 def _format_name(path: Path) -> str:
