@@ -10,16 +10,42 @@ slicer = pytest.importorskip("slicer", reason="needs slicer-core (pip install sl
 from MedSegAILib.io import Volume  # noqa: E402
 
 
+def attach_logics(mrml_scene) -> list:
+    """Attach the application, Segmentations and Markups logics, as Slicer does at startup
+    (they add the selection node and register the storage nodes of their node classes)."""
+    logics = [slicer.vtkMRMLApplicationLogic(), slicer.vtkSlicerSegmentationsModuleLogic(), slicer.vtkSlicerMarkupsLogic()]
+    for logic in logics:
+        logic.SetMRMLScene(mrml_scene)
+    return logics
+
+
+@pytest.fixture
+def scene_with_logics():
+    """A factory for further scenes (e.g. to reload a saved one), with logics attached."""
+    made = []
+
+    def make():
+        mrml_scene = slicer.vtkMRMLScene()
+        made.append((mrml_scene, attach_logics(mrml_scene)))
+        return mrml_scene
+
+    yield make
+    for mrml_scene, logics in made:
+        for logic in reversed(logics):
+            logic.SetMRMLScene(None)
+        mrml_scene.Clear(True)
+
+
 @pytest.fixture
 def scene():
-    """A fresh scene with the Segmentations module logic attached, as in Slicer."""
+    """A fresh scene with Slicer's module logics attached, set as ``slicer.mrmlScene``."""
     mrml_scene = slicer.vtkMRMLScene()
     previous = getattr(slicer, "mrmlScene", None)
     slicer.mrmlScene = mrml_scene
-    logic = slicer.vtkSlicerSegmentationsModuleLogic()
-    logic.SetMRMLScene(mrml_scene)
+    logics = attach_logics(mrml_scene)
     yield mrml_scene
-    logic.SetMRMLScene(None)
+    for logic in reversed(logics):
+        logic.SetMRMLScene(None)
     mrml_scene.Clear(True)
     slicer.mrmlScene = previous
 
