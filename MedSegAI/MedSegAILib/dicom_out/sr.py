@@ -17,6 +17,9 @@ measurement group (TID 1411):
   and SNOMED have no Lung-RADS codes, so these use the private coding scheme
   ``99MEDSEGAI`` (concept ``LUNGRADS`` "Lung-RADS category", value ``LUNGRADS-4A``).
 
+With no findings the report holds one image-level group (TID 1501) with the qualitative
+evaluation "Nodule" = SCT 272519000 "Absent", since TID 1500 needs a measurement group.
+
 The CT series and, when given, the DICOM SEG are the report's evidence (Current Requested
 Procedure Evidence Sequence), so the SR references both.
 """
@@ -105,6 +108,8 @@ def build_report(
     _check_units(findings)
     algorithm = hd.sr.AlgorithmIdentification(name=algorithm_name, version=algorithm_version)
     groups = [_finding_group(finding, source, algorithm) for finding in findings.get("findings", [])]
+    if not groups:  # TID 1500 needs a measurement group: state that no nodule was found
+        groups = [_no_findings_group(algorithm)]
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
@@ -114,7 +119,7 @@ def build_report(
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=observer),
         procedure_reported=CT_CHEST,
-        imaging_measurements=groups or None,
+        imaging_measurements=groups,
         title=codes.DCM.ImagingMeasurementReport,
     )
     evidence = list(source.datasets) + ([segmentation] if segmentation is not None else [])
@@ -166,6 +171,17 @@ def _finding_group(
         algorithm_id=algorithm,
         measurements=measurements,
         qualitative_evaluations=evaluations or None,
+    )
+
+
+def _no_findings_group(algorithm: hd.sr.AlgorithmIdentification) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    """An image-level group (TID 1501) saying "Nodule: Absent"."""
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="no findings"),
+        finding_type=codes.SCT.Nodule,
+        finding_sites=[hd.sr.FindingSite(anatomic_location=codes.SCT.Lung)],
+        algorithm_id=algorithm,
+        qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=codes.SCT.Nodule, value=codes.SCT.Absent)],
     )
 
 
