@@ -13,7 +13,7 @@ PARAMETER_PREFIX = "MedSegAI."
 class Settings:
     """Everything the panel lets the user choose (the input volume is a node reference)."""
 
-    model: str = "chest-ct"
+    model: str = ""  # "" = the engine's default (built-in chest CT model)
     device: str = "auto"
     fast: bool = False
     uncertainty_samples: int = 0

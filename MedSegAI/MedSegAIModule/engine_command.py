@@ -1,0 +1,64 @@
+"""The ``medsegai`` command lines the module runs (the CONTRACT), built from the settings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Mapping, Optional
+
+from .parameters import Settings
+
+MODULE_DIR = Path(__file__).resolve().parents[1]  # holds MedSegAILib
+
+
+def engine_python() -> str:
+    """The interpreter for the engine: ``PythonSlicer`` inside Slicer, else this Python."""
+    return shutil.which("PythonSlicer") or sys.executable
+
+
+def engine_environment(base: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    """The child's environment: ``MedSegAILib`` importable, unbuffered output, no tracebacks."""
+    env = dict(os.environ if base is None else base)
+    paths = [str(MODULE_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("MEDSEGAI_DEBUG", None)
+    return env
+
+
+def _run_options(settings: Settings) -> list[str]:
+    options = ["--device", settings.device]
+    if settings.model:
+        options += ["--model", settings.model]
+    if settings.uncertainty_samples > 0:
+        options += ["--uncertainty", str(settings.uncertainty_samples)]
+    return options
+
+
+def segment_command(python: str, input_path: Path, outdir: Path, settings: Settings) -> list[str]:
+    """``medsegai segment INPUT -o OUTDIR`` with the model, device, fast, uncertainty and Grad-CAM options."""
+    command = [python, "-m", "MedSegAILib", "segment", str(input_path), "-o", str(outdir), *_run_options(settings)]
+    if settings.fast:
+        command.append("--fast")
+    if settings.gradcam_target:
+        command += ["--gradcam", settings.gradcam_target]
+    return command
+
+
+def detect_command(python: str, input_path: Path, outdir: Path, settings: Settings, gradcam: bool = False) -> list[str]:
+    """``medsegai detect INPUT -o OUTDIR`` with the model, device and uncertainty options."""
+    command = [python, "-m", "MedSegAILib", "detect", str(input_path), "-o", str(outdir), *_run_options(settings)]
+    if gradcam:
+        command.append("--gradcam")
+    return command
+
+
+def export_command(python: str, label_path: Path, labels_path: Path, settings: Settings) -> list[str]:
+    """``medsegai export-stl LABELMAP -o DIR`` with format, coordinates, smoothing, decimation."""
+    return [
+        python, "-m", "MedSegAILib", "export-stl", str(label_path), "-o", settings.export_folder,
+        "--labels", str(labels_path), "--format", settings.export_format, "--coords", settings.export_coords,
+        "--smooth", str(settings.smoothing), "--decimate", str(settings.decimation),
+    ]
