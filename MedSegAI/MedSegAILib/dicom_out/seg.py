@@ -21,6 +21,7 @@ from .. import __version__
 from ..errors import InputError
 from ..io.atomic import atomic_path
 from ..io.volume import Volume
+from ..models.terminology import terminology_for
 from .coding import TISSUE, rgb_to_cielab, to_coded_concept
 from .labels import LabelInfo
 from .source import SourceSeries, source_series_of
@@ -47,7 +48,8 @@ def write_dicom_seg(
     Args:
         labels: integer label map, 0 = background, same shape as ``reference.array``.
         reference: the CT volume, read from a DICOM series (``metadata["files"]``).
-        label_infos: name, colour and terminology of every label value in ``labels``.
+        label_infos: name, colour and terminology of every label value in ``labels``
+            (without terminology: the project's codes for known names, else SCT "Tissue").
         out_path: the ``.dcm`` file to write (atomically).
         algorithm_name: the algorithm's name (e.g. the model name).
         algorithm_version: the algorithm's version (e.g. the model version).
@@ -131,7 +133,7 @@ def _infos_for(labels: np.ndarray, label_infos: Sequence[LabelInfo], reference: 
 
 
 def _segment_description(number: int, info: LabelInfo, algorithm: hd.AlgorithmIdentificationSequence) -> hd.seg.SegmentDescription:
-    terminology = info.terminology or {}
+    terminology = info.terminology or terminology_for(info.name) or {}
     category = terminology.get("category") or TISSUE
     property_type = terminology.get("type") or TISSUE
     region = terminology.get("anatomic_region")
