@@ -1,11 +1,22 @@
-"""`medsegai segment`: segment a CT volume (engine: issue 3)."""
+"""`medsegai segment`: segment a CT volume (left/right lung, lung nodule, airway).
+
+Writes segmentation.nii.gz (labels on exactly the input grid), labels.json and run.json
+into OUTDIR. The input is read and checked before any model is loaded.
+"""
 
 from __future__ import annotations
 
 import argparse
+import time
 
-from ..errors import NotAvailableYet
-from .common import add_input_arguments, add_output_argument, add_run_arguments
+from ..errors import InputError, NotAvailableYet
+from ..inference.device import DEFAULT_CPU_THREADS, select_device
+from ..inference.engine import segment_volume
+from ..inference.run_record import build_run_record
+from ..io import OutputDir, read_volume, write_label_map
+from ..io.atomic import write_json
+from ..models.registry import load_model, resolve_model
+from .common import add_input_arguments, add_output_argument, add_run_arguments, progress_for
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,8 +24,67 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_input_arguments(parser)
     add_output_argument(parser)
     add_run_arguments(parser)
+    parser.add_argument("--fast", action="store_true", help="run at the model's coarser fast spacing (quicker, less detail)")
+    parser.add_argument(
+        "--uncertainty", type=int, default=0, metavar="N",
+        help="N Monte-Carlo dropout samples; writes uncertainty maps (0 = off, the default)",
+    )
+    parser.add_argument(
+        "--gradcam", action="append", default=[], metavar="SEGMENT",
+        help="write a Grad-CAM map for this segment (name or label value); may be repeated",
+    )
+    parser.add_argument("--stl", action="store_true", help="also export a surface mesh per segment into meshes/")
+    parser.add_argument(
+        "--threads", type=int, default=DEFAULT_CPU_THREADS, metavar="N",
+        help=f"CPU threads for the network when it runs on the CPU (default: {DEFAULT_CPU_THREADS})",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotAvailableYet("`segment` is not available yet: the segmentation engine is still being built")
+    """Run `segment` as CONTRACT.md describes; returns the exit code."""
+    started = time.perf_counter()
+    progress = progress_for(args)
+    timings: dict[str, float] = {}
+
+    volume = read_volume(args.input, series_uid=args.series)
+    timings["read"] = time.perf_counter() - started
+    if args.uncertainty < 0:
+        raise InputError(f"--uncertainty {args.uncertainty}: must be 0 (off) or a number of samples")
+    if args.threads < 1:
+        raise InputError(f"--threads {args.threads}: must be at least 1")
+    card = resolve_model(args.model)
+    for segment in args.gradcam:
+        card.label(segment)
+    _refuse_unbuilt_options(args)
+    device = select_device(args.device)
+
+    with OutputDir(args.output) as out:
+        stage = time.perf_counter()
+        progress(0.0, f"load: model {card.name} {card.version} on {device}")
+        model = load_model(card, device)
+        timings["load"] = time.perf_counter() - stage
+        result = segment_volume(volume, model, fast=args.fast, progress=progress, threads=args.threads)
+        timings.update(result.timings)
+
+        stage = time.perf_counter()
+        write_label_map(result.labels.array, volume, out.path("segmentation.nii.gz"))
+        write_json(out.path("labels.json"), {"labels": [label.to_json() for label in card.labels]})
+        timings["write"] = time.perf_counter() - stage
+        timings["total"] = time.perf_counter() - started
+        record = build_run_record(
+            "segment", card, str(device), timings, input_path=str(args.input),
+            options={"fast": args.fast, "threads": args.threads, "windows": result.windows},
+        )
+        write_json(out.path("run.json"), record)
+    return 0
+
+
+def _refuse_unbuilt_options(args: argparse.Namespace) -> None:
+    """Options whose engines other issues build: refuse them clearly until they exist."""
+    if args.uncertainty > 0:
+        raise NotAvailableYet("--uncertainty is not available yet: the Monte-Carlo uncertainty engine is still being built")
+    if args.gradcam:
+        raise NotAvailableYet("--gradcam is not available yet: the Grad-CAM engine is still being built")
+    if args.stl:
+        raise NotAvailableYet("--stl is not available yet: the surface export engine is still being built")

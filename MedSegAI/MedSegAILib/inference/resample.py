@@ -47,6 +47,19 @@ def resample_to_spacing(
 
 
 def resample_like(image: sitk.Image, reference: Volume | sitk.Image, interpolator: int = sitk.sitkNearestNeighbor, default_value: float = 0.0) -> sitk.Image:
-    """Resample ``image`` onto ``reference``'s exact grid (size, spacing, origin, direction)."""
-    reference_image = reference.to_sitk() if isinstance(reference, Volume) else reference
-    return sitk.Resample(image, reference_image, sitk.Transform(), interpolator, default_value, image.GetPixelID())
+    """Resample ``image`` onto ``reference``'s exact grid (size, spacing, origin, direction).
+
+    A :class:`Volume` reference contributes only its geometry: its array is not copied,
+    so mapping a small model-grid map onto a large input grid stays cheap in memory.
+    """
+    if isinstance(reference, sitk.Image):
+        return sitk.Resample(image, reference, sitk.Transform(), interpolator, default_value, image.GetPixelID())
+    resampler = sitk.ResampleImageFilter()
+    resampler.SetSize([int(s) for s in reference.shape_ijk])
+    resampler.SetOutputSpacing(reference.spacing)
+    resampler.SetOutputOrigin(reference.origin)
+    resampler.SetOutputDirection(tuple(reference.direction.flatten()))
+    resampler.SetInterpolator(interpolator)
+    resampler.SetDefaultPixelValue(default_value)
+    resampler.SetOutputPixelType(image.GetPixelID())
+    return resampler.Execute(image)
