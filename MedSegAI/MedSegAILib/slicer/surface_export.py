@@ -2,8 +2,9 @@
 
 Uses MRML and the Segmentations module logic (no Qt), so it runs in Slicer and on
 slicer-core. The engine's :class:`~MedSegAILib.mesh.MeshOptions` are mapped onto Slicer's
-conversion parameters: ``Smoothing factor = -log10(passband) / 4`` (Slicer always runs 20
-windowed-sinc iterations; ``smoothing_iterations = 0`` turns smoothing off) and
+conversion parameters: ``Smoothing factor = -log10(passband) / 4`` (Slicer runs a fixed
+number of windowed-sinc iterations, :data:`SLICER_SMOOTHING_ITERATIONS`; the engine's
+``smoothing_iterations = 0`` turns smoothing off) and
 ``Decimation factor = decimate`` (Slicer decimates with vtkDecimatePro before smoothing,
 the engine with quadric decimation after it, so decimated meshes differ in detail).
 """
@@ -23,6 +24,10 @@ from ..io import Volume
 from ..mesh.export import mesh_file_name
 from ..mesh.options import MeshOptions
 from .volume_nodes import set_node_geometry
+
+SLICER_SMOOTHING_ITERATIONS = 40
+"""Windowed-sinc iterations of Slicer's closed-surface conversion (slicer-core 5.13: the engine
+with this many iterations reproduces Slicer's vertices to 1e-5 mm)."""
 
 LabelNames = Mapping[int, tuple[str, Optional[tuple[int, int, int]]]]
 
