@@ -17,6 +17,8 @@ from MedSegAILib.errors import InputError  # noqa: E402
 from MedSegAILib.io import read_volume  # noqa: E402
 from MedSegAILib.slicer.dicom_seg_import import import_dicom_seg  # noqa: E402
 
+pytestmark = pytest.mark.filterwarnings("ignore:The string .* is unlikely to represent the intended person name")
+
 
 def _segment_array(node, segment_id):
     """The segment's binary labelmap as ``[k, j, i]`` and its IJK-to-RAS matrix."""
@@ -59,3 +61,26 @@ def test_a_seg_of_another_series_leaves_the_scene_untouched(scene, shared_data):
     with pytest.raises(InputError, match="references series"):
         import_dicom_seg(shared_data("dicom_seg/liver.dcm"), shared_data("cip_lung_ct/ct-64Dicom"))
     assert scene.GetNodesByClass("vtkMRMLSegmentationNode").GetNumberOfItems() == 0
+
+
+def test_each_segment_of_a_multi_segment_seg_holds_its_own_voxels(scene, shared_data, tmp_path):
+    from MedSegAILib.dicom_out import LabelInfo, write_dicom_seg
+
+    ct = read_volume(shared_data("dicom_seg/ct-3slice"))
+    labels = np.zeros(ct.array.shape, dtype=np.uint8)
+    labels[0, 200:260, 100:180] = 1
+    labels[1:, 300:320, 300:330] = 2
+    infos = [LabelInfo(1, "left lung", (10, 200, 30)), LabelInfo(2, "lung nodule", (250, 250, 0))]
+    path = write_dicom_seg(labels, ct, infos, tmp_path / "seg.dcm", "m", "1")
+
+    node = import_dicom_seg(path, ct, node_name="two segments")
+
+    segmentation = node.GetSegmentation()
+    assert [segmentation.GetNthSegment(n).GetName() for n in range(2)] == ["left lung", "lung nodule"]
+    for n, value in enumerate((1, 2)):
+        array, offset, _ = _segment_array(node, segmentation.GetNthSegmentID(n))
+        assert offset == (0, 0, 0)
+        np.testing.assert_array_equal(array > 0, labels == value)
+    entry = vtk.reference("")
+    segmentation.GetNthSegment(1).GetTag(slicer.vtkSegment.GetTerminologyEntryTagName(), entry)
+    assert "SCT^27925004^Nodule" in str(entry)
