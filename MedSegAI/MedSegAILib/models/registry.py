@@ -29,8 +29,10 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from .bundle import load_monai_bundle
 from .card import CARD_FILE, ModelCard, load_model_card
 from .networks import NETWORKS, build_network
+from .torchscript import load_torchscript_model
 from .weights import load_state_dict
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
@@ -129,7 +131,7 @@ def load_state_dict_model(card: ModelCard, device: torch.device) -> Optional[Loa
     return LoadedModel(card=card, network=network.to(device).eval(), device=device)
 
 
-LOADERS: tuple[ModelLoader, ...] = (load_state_dict_model,)
+LOADERS: tuple[ModelLoader, ...] = (load_state_dict_model, load_monai_bundle, load_torchscript_model)
 
 
 def load_model(card: ModelCard, device: torch.device | str = "cpu") -> LoadedModel:
