@@ -12,6 +12,7 @@ from typing import Any
 
 from ..models.card import ModelCard
 from ..models.registry import BUILTIN_DIR, installed_models, resolve_model
+from .models_install import ACTIONS, register_actions, run_action
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show = actions.add_parser("show", help="show one model's card")
     show.add_argument("name", metavar="NAME", help="a model name from `medsegai models list`, or a model folder")
     show.add_argument("--json", action="store_true", help="machine-readable output")
+    register_actions(actions)
     parser.set_defaults(func=run, models_parser=parser)
 
 
@@ -38,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         summary = model_summary(resolve_model(args.name), detailed=True)
         print(json.dumps(summary, indent=2) if args.json else _describe(summary))
         return 0
+    if args.models_command in ACTIONS:
+        return run_action(args)
     args.models_parser.print_help()
     return 2
 
