@@ -3,7 +3,8 @@
 Every failure a user can fix raises :class:`~MedSegAILib.errors.InputError` with one line
 naming the file, the problem and what to do.
 
-After reading, the values must look like CT in Hounsfield units (docs/inputs.md). Refused:
+After reading, the values must look like CT in Hounsfield units (rules and reasons:
+docs/inputs.md). Refused:
 
 - any NaN or infinite voxel;
 - a constant volume, or one with only two distinct values (a binary mask);
