@@ -1,0 +1,1 @@
+"""Training data (pseudo-labels, synthetic nodules), augmentation, training and evaluation."""

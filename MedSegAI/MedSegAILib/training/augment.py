@@ -1,0 +1,124 @@
+"""Training patches: sampling, synthetic nodules, spatial and intensity augmentation.
+
+Everything works on canonical ``[z, y, x]`` arrays in HU at the model spacing. The network
+predicts a single "lung" class (left/right is decided later by patient coordinates), so
+flips along every axis are allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from .datasets import IGNORE, Case
+from .synthetic_nodules import insert_random_nodules
+
+
+@dataclass(frozen=True)
+class AugmentOptions:
+    """Augmentation strengths (probabilities and ranges)."""
+
+    rotation_deg: float = 15.0
+    scale: tuple[float, float] = (0.8, 1.25)
+    flip: bool = True
+    slice_thickness_mm: tuple[float, float] = (1.0, 5.0)
+    p_thickness: float = 0.4
+    noise_sd_hu: tuple[float, float] = (0.0, 40.0)
+    contrast: tuple[float, float] = (0.9, 1.1)
+    brightness_hu: tuple[float, float] = (-40.0, 40.0)
+    p_blur: float = 0.2
+    p_nodules: float = 0.6
+    max_nodules: int = 3
+
+
+def _rotation(angles: Sequence[float]) -> np.ndarray:
+    matrix = np.eye(3)
+    for axis, angle in enumerate(angles):
+        c, s = np.cos(angle), np.sin(angle)
+        a, b = [i for i in range(3) if i != axis]
+        r = np.eye(3)
+        r[a, a], r[a, b], r[b, a], r[b, b] = c, -s, s, c
+        matrix = matrix @ r
+    return matrix
+
+
+def _choose_center(case: Case, rng: np.random.Generator) -> np.ndarray:
+    """Patch centre: on a nodule, in the lung, on the airway or anywhere, by chance."""
+    draw = rng.uniform()
+    for wanted, threshold in ((2, 0.15), (3, 0.25), (1, 0.8)):
+        if draw < threshold:
+            points = np.argwhere(case.label == wanted)
+            if len(points):
+                return points[rng.integers(len(points))].astype(float)
+    return np.array([rng.uniform(0, n - 1) for n in case.hu.shape])
+
+
+def sample_patch(case: Case, patch: Sequence[int], rng: np.random.Generator, options: AugmentOptions) -> tuple[np.ndarray, np.ndarray]:
+    """One augmented training patch.
+
+    Args:
+        case: the prepared scan.
+        patch: patch size ``(z, y, x)`` in voxels.
+        rng: random generator (the only source of randomness).
+        options: augmentation strengths.
+
+    Returns:
+        ``(hu, label)``: float32 HU and uint8 classes, both of shape ``patch``; outside a
+        cropped scan's field of view the label is ``IGNORE``.
+    """
+    patch = np.array(patch, dtype=int)
+    center = _choose_center(case, rng)
+    scale = float(np.exp(rng.uniform(*np.log(options.scale))))
+    angles = np.radians(rng.uniform(-options.rotation_deg, options.rotation_deg, size=3))
+    matrix = _rotation(angles) * scale  # output voxel offset -> source voxel offset
+    if options.flip:
+        matrix = matrix @ np.diag(rng.choice([-1.0, 1.0], size=3))
+    # Cut a source region that covers the transformed patch, insert nodules there, then warp.
+    half = np.abs(matrix) @ (patch / 2.0) + 2
+    lo = np.floor(center - half).astype(int)
+    hi = np.ceil(center + half).astype(int) + 1
+    pad_lo = np.maximum(0, -lo)
+    pad_hi = np.maximum(0, hi - np.array(case.hu.shape))
+    region = tuple(slice(max(0, l), min(n, h)) for l, h, n in zip(lo, hi, case.hu.shape))
+    hu = np.pad(case.hu[region].astype(np.float32), list(zip(pad_lo, pad_hi)), constant_values=-1024.0)
+    outside = IGNORE if case.cropped else 0
+    label = np.pad(case.label[region], list(zip(pad_lo, pad_hi)), constant_values=outside)
+    if rng.uniform() < options.p_nodules and (label == 1).sum() > 1000:
+        count = int(rng.integers(1, options.max_nodules + 1))
+        hu, nodules, _ = insert_random_nodules(hu, label == 1, case.spacing, count, rng)
+        label = label.copy()
+        label[nodules] = 2
+    offset = (center - lo) - matrix @ (patch / 2.0 - 0.5)
+    hu = ndimage.affine_transform(hu, matrix, offset, output_shape=tuple(patch), order=1, cval=-1024.0)
+    label = ndimage.affine_transform(label, matrix, offset, output_shape=tuple(patch), order=0, cval=outside)
+    hu = _slice_thickness(hu, case.spacing, rng, options)
+    return _intensity(hu, rng, options), label.astype(np.uint8)
+
+
+def _slice_thickness(hu: np.ndarray, spacing: Sequence[float], rng: np.random.Generator, options: AugmentOptions) -> np.ndarray:
+    """Simulate a scan reconstructed with thicker slices: blur and resample along z and back."""
+    if rng.uniform() >= options.p_thickness:
+        return hu
+    thickness = rng.uniform(*options.slice_thickness_mm)
+    factor = spacing[2] / thickness
+    if factor >= 1.0:
+        return hu
+    sigma = 0.42 * thickness / spacing[2]  # slice profile FWHM ~ thickness
+    blurred = ndimage.gaussian_filter1d(hu, sigma, axis=0)
+    coarse = ndimage.zoom(blurred, (factor, 1, 1), order=1)
+    back = ndimage.zoom(coarse, (hu.shape[0] / coarse.shape[0], 1, 1), order=1)
+    return back[: hu.shape[0]] if back.shape[0] >= hu.shape[0] else np.pad(back, ((0, hu.shape[0] - back.shape[0]), (0, 0), (0, 0)), mode="edge")
+
+
+def _intensity(hu: np.ndarray, rng: np.random.Generator, options: AugmentOptions) -> np.ndarray:
+    """Contrast, brightness, blur and noise in HU."""
+    hu = hu * rng.uniform(*options.contrast) + rng.uniform(*options.brightness_hu)
+    if rng.uniform() < options.p_blur:
+        hu = ndimage.gaussian_filter(hu, rng.uniform(0.3, 1.0))
+    noise = rng.uniform(*options.noise_sd_hu)
+    if noise > 0:
+        hu = hu + rng.normal(0.0, noise, size=hu.shape).astype(np.float32)
+    return hu.astype(np.float32)

@@ -1,0 +1,182 @@
+"""Train the built-in chest CT model (seeded, resumable from nothing but ../shared/data).
+
+    python -m MedSegAILib.training.train --out runs/chest_ct --seed 0 --minutes 60
+
+Prepares (and caches under ``.cache/training``) the training cases of
+:mod:`.datasets`, then trains :class:`~MedSegAILib.models.networks.ChestUNet3D` on
+augmented patches (:mod:`.augment`, synthetic nodules included) with Dice + cross-entropy.
+Writes into ``--out``: ``model.safetensors`` (fp32 state_dict, rewritten at every
+checkpoint), ``model_card.json`` (provisional: metrics come from ``evaluate_model``) and
+``train_log.jsonl`` (one line per logged step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..models.networks import build_network
+from ..models.normalization import normalize_intensity
+from .augment import AugmentOptions, sample_patch
+from .card_builder import NETWORK_KWARGS, NETWORK_NAME, NORMALIZATION, write_model_folder
+from .datasets import IGNORE, Case, load_training_cases
+
+DEFAULT_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+DEFAULT_CACHE = Path(__file__).resolve().parents[3] / ".cache" / "training"
+
+
+def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """Cross-entropy plus soft Dice over the foreground classes (batch-pooled).
+
+    Voxels labelled ``IGNORE`` count in neither term.
+
+    Args:
+        logits: ``(B, C, D, H, W)``.
+        target: ``(B, D, H, W)`` integer classes.
+    """
+    ce = F.cross_entropy(logits, target, ignore_index=IGNORE)
+    valid = (target != IGNORE).unsqueeze(1).to(logits.dtype)
+    probabilities = torch.softmax(logits, dim=1) * valid
+    one_hot = F.one_hot(torch.where(target == IGNORE, 0, target), logits.shape[1]).permute(0, 4, 1, 2, 3).to(logits.dtype) * valid
+    dims = (0, 2, 3, 4)
+    intersection = (probabilities * one_hot).sum(dims)
+    denominator = probabilities.sum(dims) + one_hot.sum(dims)
+    dice = (2 * intersection + smooth) / (denominator + smooth)
+    return ce + (1.0 - dice[1:].mean())
+
+
+def make_batch(
+    cases: Sequence[Case], batch: int, patch: Sequence[int], rng: np.random.Generator, options: AugmentOptions
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of normalised patches ``(B, 1, z, y, x)`` and their classes ``(B, z, y, x)``."""
+    weights = np.array([case.weight for case in cases], dtype=float)
+    images, labels = [], []
+    for _ in range(batch):
+        case = cases[rng.choice(len(cases), p=weights / weights.sum())]
+        hu, label = sample_patch(case, patch, rng, options)
+        images.append(normalize_intensity(hu, NORMALIZATION))
+        labels.append(label)
+    return torch.from_numpy(np.stack(images)[:, None]), torch.from_numpy(np.stack(labels).astype(np.int64))
+
+
+def train_steps(
+    network: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches,
+    device: torch.device,
+) -> list[float]:
+    """Run one optimisation step per batch; returns the losses."""
+    network.train()
+    losses = []
+    for images, labels in batches:
+        optimizer.zero_grad(set_to_none=True)
+        loss = dice_ce_loss(network(images.to(device)), labels.to(device))
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and torch; returns the NumPy generator used for sampling."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def train(
+    out: Path,
+    seed: int = 0,
+    minutes: float = 60.0,
+    max_steps: int = 100000,
+    batch: int = 2,
+    patch: Sequence[int] = (72, 72, 72),
+    lr: float = 2e-3,
+    spacing: Sequence[float] = (2.0, 2.0, 2.0),
+    data_dir: Path = DEFAULT_DATA,
+    cache_dir: Path = DEFAULT_CACHE,
+    device: str = "auto",
+    threads: int = 2,
+    checkpoint_minutes: float = 10.0,
+    command: Optional[str] = None,
+) -> Path:
+    """Train and write the model folder ``out``; returns ``out``.
+
+    Stops after ``minutes`` of wall time or ``max_steps`` steps, whichever comes first;
+    the learning rate follows a cosine schedule over the time budget.
+    """
+    rng = seed_everything(seed)
+    torch.set_num_threads(threads)
+    run_device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    out.mkdir(parents=True, exist_ok=True)
+    log = open(out / "train_log.jsonl", "a")
+    cases = load_training_cases(data_dir, spacing, cache_dir, progress=lambda f, m: print(f"[{int(100 * f):3d}%] {m}", flush=True))
+    network = build_network(NETWORK_NAME, **NETWORK_KWARGS).to(run_device)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=lr, weight_decay=1e-4)
+    options = AugmentOptions()
+    started = time.monotonic()
+    last_checkpoint = started
+    budget = minutes * 60.0
+    step = 0
+    training = {
+        "data": [case.name for case in cases], "command": command or " ".join(sys.argv), "seed": seed,
+        "spacing": list(spacing), "patch": list(patch), "batch": batch, "lr": lr, "device": str(run_device),
+    }
+    while step < max_steps and time.monotonic() - started < budget:
+        fraction = (time.monotonic() - started) / budget
+        for group in optimizer.param_groups:
+            group["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * min(1.0, fraction))))
+        loss = train_steps(network, optimizer, [make_batch(cases, batch, patch, rng, options)], run_device)[0]
+        step += 1
+        elapsed = time.monotonic() - started
+        log.write(json.dumps({"step": step, "loss": round(loss, 5), "lr": optimizer.param_groups[0]["lr"], "seconds": round(elapsed, 1)}) + "\n")
+        log.flush()
+        if step % 10 == 0:
+            print(f"step {step} loss {loss:.4f} {elapsed / 60:.1f} min", flush=True)
+        if time.monotonic() - last_checkpoint > checkpoint_minutes * 60:
+            write_model_folder(out, network, {**training, "steps": step, "minutes": round(elapsed / 60, 1)})
+            last_checkpoint = time.monotonic()
+    elapsed = time.monotonic() - started
+    write_model_folder(out, network, {**training, "steps": step, "minutes": round(elapsed / 60, 1)})
+    log.close()
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m MedSegAILib.training.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, type=Path, help="model folder to write")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--minutes", type=float, default=60.0, help="wall-time budget (default 60)")
+    parser.add_argument("--max-steps", type=int, default=100000)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--patch", type=int, nargs=3, default=(72, 72, 72), metavar=("Z", "Y", "X"))
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--spacing", type=float, nargs=3, default=(2.0, 2.0, 2.0), metavar=("X", "Y", "Z"))
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder (default ../shared/data)")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="prepared-case cache (default .cache/training)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--checkpoint-minutes", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    train(
+        args.out, seed=args.seed, minutes=args.minutes, max_steps=args.max_steps, batch=args.batch, patch=args.patch,
+        lr=args.lr, spacing=args.spacing, data_dir=args.data, cache_dir=args.cache, device=args.device,
+        threads=args.threads, checkpoint_minutes=args.checkpoint_minutes,
+        command="python -m MedSegAILib.training.train " + " ".join(sys.argv[1:] if argv is None else argv),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
