@@ -19,6 +19,7 @@ import time
 
 from ..detection.detector import DEFAULT_THRESHOLD
 from ..detection.pipeline import segment_and_detect
+from ..dicom_out.commands import add_dicom_out_argument, check_dicom_out, write_findings_dicom
 from ..errors import InputError, NotAvailableYet
 from ..inference.device import DEFAULT_CPU_THREADS, select_device
 from ..inference.run_record import build_run_record
@@ -49,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--threads", type=int, default=DEFAULT_CPU_THREADS, metavar="N",
         help=f"CPU threads for the network when it runs on the CPU (default: {DEFAULT_CPU_THREADS})",
     )
+    add_dicom_out_argument(parser, "a DICOM SR of the findings (findings_sr.dcm) and a DICOM SEG of them (nodules_seg.dcm)")
     parser.set_defaults(func=run)
 
 
@@ -71,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         raise NotAvailableYet("--uncertainty is not available yet for detect: the Monte-Carlo uncertainty engine is still being built")
     if args.gradcam:
         raise NotAvailableYet("--gradcam is not available yet for detect: the Grad-CAM engine is still being built")
+    check_dicom_out(args.dicom_out, volume)
     device = select_device(args.device)
 
     with OutputDir(args.output) as out:
@@ -95,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
                      "candidates": detection.candidates, "findings": len(detection.findings)},
         )
         write_json(out.path("run.json"), record)
+        if args.dicom_out:
+            write_findings_dicom(args.dicom_out, detection.findings_json(), detection.labels, volume, card.name, card.version)
     if not getattr(args, "quiet", False):
         print(f"{len(detection.findings)} finding(s) at threshold {args.threshold}; written to {args.output}")
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from ..dicom_out.commands import add_dicom_out_argument, check_dicom_out, write_segmentation_dicom
 from ..errors import InputError, NotAvailableYet
 from ..inference.device import DEFAULT_CPU_THREADS, select_device
 from ..inference.engine import segment_volume
@@ -34,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write a Grad-CAM map for this segment (name or label value); may be repeated",
     )
     parser.add_argument("--stl", action="store_true", help="also export a surface mesh per segment into meshes/")
+    add_dicom_out_argument(parser, "the segmentation as a DICOM SEG (segmentation_seg.dcm)")
     parser.add_argument(
         "--threads", type=int, default=DEFAULT_CPU_THREADS, metavar="N",
         help=f"CPU threads for the network when it runs on the CPU (default: {DEFAULT_CPU_THREADS})",
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     for segment in args.gradcam:
         card.label(segment)
     _refuse_unbuilt_options(args)
+    check_dicom_out(args.dicom_out, volume)
     device = select_device(args.device)
 
     with OutputDir(args.output) as out:
@@ -77,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
             options={"fast": args.fast, "threads": args.threads, "windows": result.windows},
         )
         write_json(out.path("run.json"), record)
+        if args.dicom_out:
+            labels = [label.to_json() for label in card.labels]
+            write_segmentation_dicom(args.dicom_out, result.labels.array, volume, labels, card.name, card.version)
     return 0
 
 
