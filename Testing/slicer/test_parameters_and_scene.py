@@ -82,10 +82,6 @@ def test_settings_and_results_survive_saving_and_reloading_the_scene(scene, scen
     assert reloaded.GetFirstNodeByName("findings table").GetNumberOfRows() == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MedSegAILib.models.terminology.slicer_terminology_string joins fields with '|' and writes "
-    "empty codes as '~^~'; Slicer's format is 'context~SCT^code^meaning~...~^^' and its .seg.nrrd "
-    "tag list is '|'-separated, so the entry is cut at the first '|' on reload (reported to the lead)"))
 def test_the_terminology_survives_saving_and_reloading(scene, scene_with_logics, ct_node, ct_grid, tmp_path):
     labels = np.zeros(ct_grid.array.shape, np.uint8)
     labels[2:4, 2:4, 2:4] = 1

@@ -32,14 +32,17 @@ def terminology_for(name: str) -> dict[str, Any] | None:
 
 
 def slicer_terminology_string(terminology: dict[str, Any]) -> str:
-    """Slicer's ``Segment.SetTag("TerminologyEntry", ...)`` string for a terminology dict."""
+    """Slicer's ``Segment.SetTag("TerminologyEntry", ...)`` string for a terminology dict.
+
+    Parts are separated by ``~``; a coded concept is ``scheme^code^meaning`` (``^^`` when empty).
+    """
 
     def part(concept: dict[str, str] | None) -> str:
         if not concept:
-            return "~^~"
+            return "^^"
         return f"{concept['scheme']}^{concept['code']}^{concept['meaning']}"
 
-    return "|".join(
+    return "~".join(
         [
             "Segmentation category and type - 3D Slicer General Anatomy list",
             part(terminology.get("category")),
