@@ -78,7 +78,7 @@ def export_label_meshes(
             continue
         mask, start = _padded_mask(labels, value, boxes[value])
         mask = _clean_mask(mask, options, voxel_volume)
-        surface = mask_surface(mask, index_to_patient @ _translation(start), options)
+        surface = mask_surface(mask, index_to_patient @ _translation(start), options, point_normals=options.format != "stl")
         file_name = file_names[value]
         write_surface(surface, out_dir / file_name, _color(value, label_names), name)
         measures = measure_surface(*polydata_arrays(surface))

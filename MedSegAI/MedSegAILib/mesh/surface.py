@@ -22,7 +22,9 @@ from .vtk_arrays import image_from_mask, polydata_arrays, polydata_from_arrays
 LOG = logging.getLogger(__name__)
 
 
-def mask_surface(mask: np.ndarray, index_to_patient: np.ndarray, options: MeshOptions) -> vtk_data.vtkPolyData:
+def mask_surface(
+    mask: np.ndarray, index_to_patient: np.ndarray, options: MeshOptions, point_normals: bool = True
+) -> vtk_data.vtkPolyData:
     """Surface of the voxels where ``mask`` is non-zero.
 
     Args:
@@ -31,9 +33,10 @@ def mask_surface(mask: np.ndarray, index_to_patient: np.ndarray, options: MeshOp
         index_to_patient: 4x4 matrix mapping homogeneous ``(i, j, k, 1)`` of ``mask`` to
             patient millimetres (LPS or RAS); any orientation, including det < 0.
         options: smoothing and decimation settings.
+        point_normals: add smooth point normals (OBJ/PLY use them; STL stores facet normals).
 
     Returns:
-        Triangle polydata with point normals, triangles wound counter-clockwise seen from
+        Triangle polydata (with point normals if asked), triangles wound counter-clockwise seen from
         outside (outward normals). Empty when the mask is empty.
     """
     extractor = vtkDiscreteFlyingEdges3D()
@@ -50,22 +53,13 @@ def mask_surface(mask: np.ndarray, index_to_patient: np.ndarray, options: MeshOp
         surface = _smooth(surface, options.smoothing_iterations, options.passband)
     points, triangles = polydata_arrays(surface)
     points = points @ index_to_patient[:3, :3].T + index_to_patient[:3, 3]
-    triangles = orient_outward(points, triangles)
+    if np.linalg.det(index_to_patient[:3, :3]) < 0:
+        # Flying edges winds triangles outward in index space; a left-handed grid mirrors them.
+        triangles = triangles[:, ::-1].copy()
     surface = polydata_from_arrays(points, triangles)
     if options.decimate > 0:
         surface = decimate_keeping_topology(surface, options.decimate)
-    return _with_normals(surface)
-
-
-def orient_outward(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """Reverse every triangle if the (consistently wound) surface encloses negative volume.
-
-    The index -> patient transform flips handedness when its determinant is negative;
-    this restores outward-facing triangles whatever the grid's orientation.
-    """
-    a, b, c = (points[triangles[:, n]] for n in range(3))
-    signed_volume = np.einsum("ij,ij->i", a, np.cross(b, c)).sum()
-    return triangles[:, ::-1].copy() if signed_volume < 0 else triangles
+    return _with_normals(surface) if point_normals else surface
 
 
 def _smooth(surface: vtk_data.vtkPolyData, iterations: int, passband: float) -> vtk_data.vtkPolyData:

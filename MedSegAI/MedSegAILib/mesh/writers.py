@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import vtkmodules.vtkCommonDataModel as vtk_data
 from vtkmodules.util import numpy_support
-from vtkmodules.vtkIOGeometry import vtkSTLWriter
 from vtkmodules.vtkIOPLY import vtkPLYWriter
 
 from ..io.atomic import atomic_path
+from .measure import facet_cross_products
 from .vtk_arrays import polydata_arrays
+
+_STL_TRIANGLE = np.dtype([("normal", "<f4", 3), ("vertices", "<f4", (3, 3)), ("attribute", "<u2")])
 
 
 def write_surface(
@@ -43,13 +45,21 @@ def write_surface(
 
 
 def _write_stl(surface: vtk_data.vtkPolyData, path: Path, color: tuple[int, int, int], name: str) -> None:
-    writer = vtkSTLWriter()
-    writer.SetInputData(surface)
-    writer.SetFileTypeToBinary()
-    writer.SetHeader(f"MedSegAI surface: {name}"[:79])
-    writer.SetFileName(str(path))
-    if not writer.Write():
-        raise OSError(f"{path}: could not write STL")
+    """Binary STL: 80-byte header, triangle count, then unit facet normal + 3 vertices per triangle.
+
+    Written with numpy in one block (several times faster than vtkSTLWriter on lung-sized meshes).
+    """
+    points, triangles = polydata_arrays(surface)
+    records = np.zeros(len(triangles), dtype=_STL_TRIANGLE)
+    normals = facet_cross_products(points, triangles)
+    lengths = np.sqrt(np.einsum("ij,ij->i", normals, normals))[:, None]
+    records["normal"] = np.divide(normals, lengths, out=np.zeros_like(normals), where=lengths > 0)
+    records["vertices"] = points[triangles]
+    header = f"MedSegAI surface: {name}".encode("ascii", "replace")[:80].ljust(80, b" ")
+    with open(path, "wb") as stream:
+        stream.write(header)
+        stream.write(np.uint32(len(triangles)).tobytes())
+        records.tofile(stream)
 
 
 def _write_ply(surface: vtk_data.vtkPolyData, path: Path, color: tuple[int, int, int], name: str) -> None:
