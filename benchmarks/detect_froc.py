@@ -31,13 +31,11 @@ import torch  # noqa: E402
 
 from MedSegAILib.detection.froc import PredictedFinding, ReferenceNodule, compute_froc, is_hit  # noqa: E402
 from MedSegAILib.detection.froc_plot import write_froc_png  # noqa: E402
-from MedSegAILib.detection.measure import measure_component  # noqa: E402
-from MedSegAILib.detection.nodule_cases import NoduleCase, insert_nodules  # noqa: E402
+from MedSegAILib.detection.nodule_cases import NoduleCase, insert_nodules, lungs_and_real_masses  # noqa: E402
 from MedSegAILib.detection.pipeline import segment_and_detect  # noqa: E402
 from MedSegAILib.inference.device import select_device  # noqa: E402
 from MedSegAILib.io import Volume, read_volume  # noqa: E402
 from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
-from MedSegAILib.training.pseudo_labels import lung_pseudo_labels, solid_lung_masses  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 HELD_OUT_SEED = 100_000  # training seeds are small integers; these never overlap them
@@ -52,16 +50,8 @@ def ct64_host() -> tuple[Volume, np.ndarray, list[ReferenceNodule]]:
 
 def chest_ct_host() -> tuple[Volume, np.ndarray, list[ReferenceNodule]]:
     volume = read_volume(DATA / "chest_ct_dicom")
-    lung = lung_pseudo_labels(volume.array, volume.spacing).lung
-    masses = solid_lung_masses(volume.array, lung, volume.spacing)
-    from scipy import ndimage
-
-    components, count = ndimage.label(masses)
-    real = []
-    for index in range(1, count + 1):
-        m = measure_component(components == index, volume)
-        real.append(ReferenceNodule(m.center, m.long_axis_mm))
-    return volume, lung | masses, real
+    lung, real = lungs_and_real_masses(volume)
+    return volume, lung, real
 
 
 def evaluate_set(name, host, replicates, nodules, model, out: Path, seed: int) -> dict:

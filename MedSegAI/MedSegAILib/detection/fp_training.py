@@ -4,11 +4,20 @@ Each training example is one candidate of the detector (all candidates, no score
 labelled 1 when its centre hits a known nodule (the FROC hit criterion: inserted nodules
 in training scans) and 0 otherwise (vessels, airway walls, other false candidates).
 Use only scans the segmentation model was trained on, never the held-out evaluation scans.
+
+    python -m MedSegAILib.detection.fp_training [--model M] [--replicates 4] [--out FILE]
+
+fits on the training scans (chest_ct_dicom with its real mass, TotalSegmentator chest
+crops a/b) with nodules inserted at training seeds, writes the safetensors file and prints
+its SHA-256 (to set ``scorer.BUILTIN_SHA256`` when shipping it).
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
@@ -17,7 +26,10 @@ from ..io.volume import Volume
 from .detector import detect_nodules
 from .features import FEATURE_NAMES
 from .froc import PredictedFinding, ReferenceNodule, is_hit
-from .scorer import LogisticScorer, ProbabilityScorer, fit_logistic
+from .scorer import BUILTIN_FILE, LogisticScorer, ProbabilityScorer, fit_logistic
+
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+TRAINING_HOSTS = ("chest_ct_dicom", "totalsegmentator/chest_ct_crop_a_1p5mm.nii.gz", "totalsegmentator/chest_ct_crop_b_1p5mm.nii.gz")
 
 
 @dataclass
@@ -52,3 +64,41 @@ class CandidateSet:
             ValueError: no true or no false candidates were collected.
         """
         return fit_logistic(np.array(self.features), np.array(self.labels), FEATURE_NAMES, l2=l2)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Fit the FP-reduction scorer on the training scans; see the module docstring."""
+    from ..inference.device import select_device
+    from ..io.reader import read_volume
+    from ..models.registry import load_model, resolve_model
+    from .nodule_cases import insert_nodules, lungs_and_real_masses
+    from ..inference.engine import segment_volume
+    from .pipeline import lung_region, nodule_probability
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--replicates", type=int, default=4, help="copies of each training scan with new nodules")
+    parser.add_argument("--nodules", type=int, default=4)
+    parser.add_argument("--out", default=str(BUILTIN_FILE))
+    args = parser.parse_args(argv)
+    model = load_model(resolve_model(args.model), select_device(args.device))
+    training = CandidateSet()
+    for host_index, host in enumerate(TRAINING_HOSTS):
+        volume = read_volume(DATA / host)
+        lung, real = lungs_and_real_masses(volume)
+        for replicate in range(args.replicates):
+            case = insert_nodules(f"{host}#{replicate}", volume, lung, args.nodules, seed=100 * host_index + replicate,
+                                  diameter_range=(4.0, 30.0), existing=real)
+            result = segment_volume(case.volume, model, threads=2)
+            counts = training.add_scan(nodule_probability(result), case.volume, case.nodules, lung_region(result))
+            print(f"{case.name}: {counts[0]} true, {counts[1]} false candidates", flush=True)
+    scorer = training.fit()
+    digest = scorer.save(args.out)
+    print(f"{sum(training.labels)} true / {len(training.labels) - sum(training.labels)} false candidates; wrote {args.out}")
+    print(f"sha256 {digest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from ..io.volume import Volume
+from ..training.pseudo_labels import lung_pseudo_labels, solid_lung_masses
 from ..training.synthetic_nodules import NoduleSpec, insert_nodule, sample_nodule_specs
 from .froc import ReferenceNodule
 from .measure import measure_component
@@ -80,3 +82,18 @@ def _too_close(spec: NoduleSpec, volume: Volume, nodules: Sequence[ReferenceNodu
     return any(
         np.linalg.norm(center - np.asarray(n.center)) < (spec.diameter_mm + n.diameter_mm) / 2.0 + 5.0 for n in nodules
     )
+
+
+def lungs_and_real_masses(volume: Volume) -> tuple[np.ndarray, list[ReferenceNodule]]:
+    """Classical lung mask (masses included) and the real solid masses already in the scan.
+
+    For hosts without a lung label map; ``volume`` must be in canonical LPS orientation.
+    """
+    lung = lung_pseudo_labels(volume.array, volume.spacing).lung
+    masses = solid_lung_masses(volume.array, lung, volume.spacing)
+    components, count = ndimage.label(masses)
+    real = []
+    for index in range(1, count + 1):
+        m = measure_component(components == index, volume)
+        real.append(ReferenceNodule(m.center, m.long_axis_mm))
+    return lung | masses, real
