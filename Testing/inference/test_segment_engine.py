@@ -102,7 +102,7 @@ def test_dense_blob_outside_the_lungs_is_not_a_nodule(stand_in):
 
 def test_progress_is_monotonic_and_reports_each_window(random_model):
     seen: list[tuple[float, str]] = []
-    segment_volume(chest_phantom(), random_model, progress=lambda f, m: seen.append((f, m)), max_tile=48)
+    segment_volume(chest_phantom(), random_model, progress=lambda f, m: seen.append((f, m)), max_tile_voxels=48**3)
     fractions = [fraction for fraction, _ in seen]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     windows = [message for _, message in seen if message.startswith("inference: window")]
@@ -119,7 +119,7 @@ def test_cancellation_stops_between_windows(random_model):
             token.cancel()
 
     with pytest.raises(Cancelled):
-        segment_volume(chest_phantom(), random_model, progress=progress, cancel=token, max_tile=48)
+        segment_volume(chest_phantom(), random_model, progress=progress, cancel=token, max_tile_voxels=48**3)
     assert len(windows) == 1
 
 

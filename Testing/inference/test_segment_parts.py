@@ -11,26 +11,35 @@ from MedSegAILib.inference.device import select_device
 from MedSegAILib.inference.postprocess import largest_components, nodules_in_lung
 from MedSegAILib.inference.preprocess import body_bounding_box, pad_to_divisor
 from MedSegAILib.inference.run_record import build_run_record
-from MedSegAILib.inference.sliding_window import axis_tiles, predict_tiled
+from MedSegAILib.inference.sliding_window import axis_tiles, plan_tiles, predict_tiled
 
 
-@pytest.mark.parametrize("length", [8, 64, 128, 136, 256, 344, 1000])
-def test_tiles_partition_the_axis_keeping_a_margin_of_context(length):
-    tiles = axis_tiles(length, max_tile=128, margin=8, divisor=8)
+@pytest.mark.parametrize("length, count", [(8, 1), (64, 2), (136, 2), (256, 3), (344, 3), (1000, 9)])
+def test_tiles_partition_the_axis_keeping_a_margin_of_context(length, count):
+    tiles = axis_tiles(length, count, margin=8, divisor=8)
     owned = [(own_start, own_stop) for _, _, own_start, own_stop in tiles]
-    assert owned[0][0] == 0 and owned[-1][1] == length
+    assert len(tiles) == count and owned[0][0] == 0 and owned[-1][1] == length
     assert all(a[1] == b[0] for a, b in zip(owned, owned[1:]))
     for start, stop, own_start, own_stop in tiles:
-        assert (stop - start) % 8 == 0 and stop - start <= 128 and 0 <= start and stop <= length
+        assert (stop - start) % 8 == 0 and 0 <= start and stop <= length
         assert own_start == 0 or own_start - start >= 8
         assert own_stop == length or stop - own_stop >= 8
+
+
+def test_the_tile_plan_respects_the_memory_budget_with_few_computed_voxels():
+    shape = (144, 192, 248)
+    plan = plan_tiles(shape, max_tile_voxels=128**3, margin=8, divisor=8)
+    tile_shape = [tiles[0][1] - tiles[0][0] for tiles in plan]
+    computed = np.prod([len(tiles) * size for tiles, size in zip(plan, tile_shape)])
+    assert np.prod(tile_shape) <= 128**3
+    assert computed < 1.2 * np.prod(shape)  # MONAI defaults (overlap 0.25) compute > 2x
 
 
 def test_tiled_output_equals_one_pass_for_a_network_with_small_receptive_field():
     torch.manual_seed(0)
     network = torch.nn.Sequential(torch.nn.Conv3d(1, 3, 3, padding=1), torch.nn.Conv3d(3, 3, 3, padding=1)).eval()
     volume = np.random.default_rng(0).normal(size=(40, 48, 56)).astype(np.float32)
-    tiled = predict_tiled(network, volume, (37, 48, 50), torch.device("cpu"), divisor=8, max_tile=24, margin=4)
+    tiled = predict_tiled(network, volume, (37, 48, 50), torch.device("cpu"), divisor=8, max_tile_voxels=24**3, margin=4)
     with torch.inference_mode():
         whole = torch.softmax(network(torch.from_numpy(volume)[None, None]), dim=1)[0].numpy()
     assert tiled.windows > 8

@@ -36,7 +36,7 @@ from .device import DEFAULT_CPU_THREADS, cpu_threads
 from .postprocess import postprocess
 from .preprocess import prepare_input
 from .resample import resample_like
-from .sliding_window import DEFAULT_MARGIN, DEFAULT_MAX_TILE, predict_tiled
+from .sliding_window import DEFAULT_MARGIN, DEFAULT_MAX_TILE_VOXELS, predict_tiled
 
 PREPROCESS_END = 0.1
 INFERENCE_END = 0.9
@@ -81,7 +81,7 @@ def segment_volume(
     cancel: Optional[CancelToken] = None,
     keep_features: bool = False,
     threads: int = DEFAULT_CPU_THREADS,
-    max_tile: int = DEFAULT_MAX_TILE,
+    max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
     margin: int = DEFAULT_MARGIN,
 ) -> SegmentationResult:
     """Segment ``volume`` with ``model``.
@@ -94,7 +94,7 @@ def segment_volume(
         cancel: checked between stages and between windows.
         keep_features: keep the decoder features (needs ``features()``/``head()``).
         threads: torch CPU threads while running on the CPU.
-        max_tile: the largest sliding-window tile edge, in voxels.
+        max_tile_voxels: the most voxels in one sliding-window tile (memory per window).
         margin: the least context (voxels) around each kept voxel of a tile.
 
     Returns:
@@ -122,7 +122,7 @@ def segment_volume(
     with threads_context:
         tiled = predict_tiled(
             network, prepared.network_input, prepared.model_grid.array.shape, model.device,
-            divisor=divisor, max_tile=max_tile, margin=margin, keep_features=keep_features,
+            divisor=divisor, max_tile_voxels=max_tile_voxels, margin=margin, keep_features=keep_features,
             progress=sub_progress(progress, PREPROCESS_END, INFERENCE_END), cancel=cancel,
         )
     timings["inference"] = time.perf_counter() - started

@@ -1,12 +1,13 @@
 """Tiled ("sliding window") inference with stitching by ownership, not by blending.
 
-The padded volume is covered by as few tiles as possible per axis, each at most
-``max_tile`` voxels and overlapping its neighbour by at least ``2 * margin``. Every voxel
-takes the output of exactly one tile: the one it lies deepest in (the overlaps are split
-in the middle), so each kept voxel saw at least ``margin`` voxels of context, except at
-the volume's own border. Compared with blending overlapping windows this needs no weight
-map, no float accumulation buffer and far fewer windows; outputs go straight into
-float16 buffers on the cropped model grid.
+The padded volume is cut into a grid of tiles chosen to compute as few voxels as
+possible: each tile holds at most ``max_tile_voxels`` voxels (memory) and overlaps its
+neighbours by at least ``2 * margin`` voxels. Every voxel takes the output of exactly one
+tile, the one it lies deepest in (overlaps are split in the middle), so each kept voxel
+saw at least ``margin`` voxels of context, except at the volume's own border. Compared
+with blending overlapping windows this needs no weight map, no float accumulation buffer
+and far fewer computed voxels; outputs go straight into float16 buffers on the cropped
+model grid.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from torch import nn
 
 from ..progress import CancelToken, ProgressCallback, check_cancelled, no_progress
 
-DEFAULT_MAX_TILE = 128
+DEFAULT_MAX_TILE_VOXELS = 128**3
 DEFAULT_MARGIN = 8
+
+Tile = tuple[int, int, int, int]
 
 
 @dataclass
@@ -41,21 +44,42 @@ class TiledOutput:
     windows: int
 
 
-def axis_tiles(length: int, max_tile: int, margin: int, divisor: int) -> list[tuple[int, int, int, int]]:
-    """Tiles along one axis of ``length`` voxels (a multiple of ``divisor``).
+def axis_tiles(length: int, count: int, margin: int, divisor: int) -> list[Tile]:
+    """``count`` tiles along one axis of ``length`` voxels (a multiple of ``divisor``).
 
     Returns:
         ``(tile_start, tile_stop, own_start, own_stop)`` per tile: the tile that is run
-        and the part of it whose output is kept. Own ranges partition ``0..length``.
+        and the part of it whose output is kept. Own ranges partition ``0..length``; a
+        tile's kept part is at least ``margin`` voxels from its inner edges.
     """
-    max_tile = max(divisor, max_tile - max_tile % divisor)
-    if length <= max_tile:
+    if count <= 1:
         return [(0, length, 0, length)]
-    count = math.ceil((length - 2 * margin) / (max_tile - 2 * margin))
     size = min(length, divisor * math.ceil((length + 2 * margin * (count - 1)) / count / divisor))
-    starts = [round(index * (length - size) / (count - 1)) for index in range(count)]
+    while size < length and size - math.ceil((length - size) / (count - 1)) < 2 * margin:
+        size = min(length, size + divisor)
+    starts = [index * (length - size) // (count - 1) for index in range(count)]
     bounds = [0] + [(starts[index] + size + starts[index + 1]) // 2 for index in range(count - 1)] + [length]
     return [(start, start + size, bounds[index], bounds[index + 1]) for index, start in enumerate(starts)]
+
+
+def plan_tiles(shape: Sequence[int], max_tile_voxels: int, margin: int, divisor: int) -> list[list[Tile]]:
+    """The per-axis tiles that compute the fewest voxels with tiles of at most ``max_tile_voxels``.
+
+    Ties go to fewer windows. If no tiling fits the budget, the smallest tiles are used.
+    """
+    options = []
+    for length in shape:
+        most = max(1, math.ceil(length / max(divisor, 2 * margin + divisor)))
+        options.append([axis_tiles(length, count, margin, divisor) for count in range(1, most + 1)])
+    best: Optional[tuple[tuple[int, int], list[list[Tile]]]] = None
+    for choice in itertools.product(*options):
+        tile_voxels = math.prod(tiles[0][1] - tiles[0][0] for tiles in choice)
+        windows = math.prod(len(tiles) for tiles in choice)
+        key = (windows * tile_voxels, windows) if tile_voxels <= max_tile_voxels else (math.inf, tile_voxels)
+        if best is None or key < best[0]:
+            best = (key, list(choice))
+    assert best is not None
+    return best[1]
 
 
 def predict_tiled(
@@ -65,7 +89,7 @@ def predict_tiled(
     device: torch.device,
     *,
     divisor: int,
-    max_tile: int = DEFAULT_MAX_TILE,
+    max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
     margin: int = DEFAULT_MARGIN,
     keep_features: bool = False,
     progress: ProgressCallback = no_progress,
@@ -79,7 +103,7 @@ def predict_tiled(
         output_shape: the unpadded ``[k, j, i]`` shape to keep (outputs are cropped to it).
         device: where to run the network.
         divisor: tile sizes are multiples of this.
-        max_tile: the largest tile edge in voxels.
+        max_tile_voxels: the most voxels in one tile (bounds the memory per window).
         margin: the least context kept around each voxel inside the volume.
         keep_features: also keep the decoder features (``network.features``).
         progress: called with ``(fraction, "inference: window i/n")`` after each tile.
@@ -92,8 +116,7 @@ def predict_tiled(
         Cancelled: ``cancel`` was set.
     """
     output_shape = tuple(int(n) for n in output_shape)
-    per_axis = [axis_tiles(n, max_tile, margin, divisor) for n in network_input.shape]
-    tiles = list(itertools.product(*per_axis))
+    tiles = list(itertools.product(*plan_tiles(network_input.shape, max_tile_voxels, margin, divisor)))
     probabilities: Optional[np.ndarray] = None
     features: Optional[np.ndarray] = None
     with torch.inference_mode():
