@@ -13,6 +13,7 @@ from pathlib import Path
 
 import highdicom as hd
 import numpy as np
+from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from ..errors import InputError
@@ -21,7 +22,6 @@ from .coding import cielab_to_rgb, terminology_of_segment
 from .labels import LabelInfo
 from .source import source_series_of
 
-SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 DEFAULT_COLOR = (128, 128, 128)
 FRAME_TOLERANCE_MM = 0.05
 
@@ -100,7 +100,7 @@ def _check_references(
         )
 
 
-def _check_frame_geometry(segmentation: hd.seg.Segmentation, seg_path: Path, datasets: list) -> None:
+def _check_frame_geometry(segmentation: hd.seg.Segmentation, seg_path: Path, datasets: list[Dataset]) -> None:
     """Every frame must lie exactly on the CT slice it references (position, orientation, size)."""
     by_uid = {str(ds.SOPInstanceUID): ds for ds in datasets}
     if (int(segmentation.Rows), int(segmentation.Columns)) != (int(datasets[0].Rows), int(datasets[0].Columns)):
@@ -133,7 +133,7 @@ def _check_frame_geometry(segmentation: hd.seg.Segmentation, seg_path: Path, dat
             )
 
 
-def _functional(frame, shared, name: str):
+def _functional(frame: Dataset, shared: Dataset, name: str) -> Dataset:
     """A functional group item from the frame, else from the shared groups."""
     items = frame.get(name) or shared.get(name)
     if not items:
