@@ -111,4 +111,4 @@ BUILDERS = {
     "empty folder": empty_folder,
     "missing path": missing_path,
 }
-"""Problem -> builder; with the error each must produce, in test_cli_bad_input.py."""
+"""Problem -> builder (test_cli_bad_input.py holds the message each must produce)."""

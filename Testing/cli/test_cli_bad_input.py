@@ -7,14 +7,10 @@ and no OUTDIR left behind (or left empty).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from bad_inputs import BUILDERS
+from cli_process import run_cli
 from MedSegAILib.progress import PROGRESS_LINE
 
 EXPECTED = {
@@ -28,15 +24,6 @@ EXPECTED = {
     "empty folder": "folder is empty",
     "missing path": "no such file or folder",
 }
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    """``python -m MedSegAILib ARGS`` in a fresh process, as a user would run `medsegai`."""
-    env = {k: v for k, v in os.environ.items() if k != "MEDSEGAI_DEBUG"}
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    return subprocess.run(
-        [sys.executable, "-m", "MedSegAILib", *args], capture_output=True, text=True, env=env, timeout=300
-    )
 
 
 def error_lines(stderr: str) -> list[str]:
