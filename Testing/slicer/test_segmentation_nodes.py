@@ -13,7 +13,8 @@ from MedSegAILib.errors import InputError
 from MedSegAILib.io import write_label_map
 from MedSegAILib.models.terminology import slicer_terminology_string, terminology_for
 from MedSegAILib.slicer.outputs import load_segment_outputs
-from MedSegAILib.slicer.segmentation_nodes import read_labels_json, write_segmentation_label_map
+from MedSegAILib.models.card import read_labels_json
+from MedSegAILib.slicer.segmentation_nodes import write_segmentation_label_map
 from MedSegAILib.slicer.volume_nodes import read_output_image
 
 LABELS = {

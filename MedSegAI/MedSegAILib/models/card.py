@@ -7,11 +7,13 @@ usually a human-readable ``MODEL_CARD.md``. A card with missing fields is refuse
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import InputError
+from .terminology import terminology_for
 
 CARD_FILE = "model_card.json"
 
@@ -24,17 +26,53 @@ REQUIRED_LABEL_FIELDS = ("value", "name", "color", "terminology")
 TASKS = ("segmentation", "detection")
 
 
+DEFAULT_LABEL_COLOR = (128, 174, 128)
+
+
 @dataclass(frozen=True)
 class LabelInfo:
-    """One output segment: label value, name, RGB colour (0-255) and SNOMED terminology."""
+    """One output segment: label value, name, RGB colour (0-255) and SNOMED terminology.
+
+    The one segment description of the engine, the DICOM code and the Slicer adapters.
+    """
 
     value: int
     name: str
-    color: tuple[int, int, int]
-    terminology: dict[str, Any]
+    color: tuple[int, int, int] = DEFAULT_LABEL_COLOR
+    terminology: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The ``labels.json`` entry for this segment."""
         return {"value": self.value, "name": self.name, "color": list(self.color), "terminology": self.terminology}
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> "LabelInfo":
+        """Parse one ``labels.json`` entry; a missing terminology falls back to the known names.
+
+        Raises:
+            KeyError, TypeError, ValueError: the entry lacks ``value``/``name`` or is malformed.
+        """
+        name = str(entry["name"])
+        color = tuple(int(round(c)) for c in (entry.get("color") or DEFAULT_LABEL_COLOR)[:3])
+        if len(color) != 3:
+            raise ValueError(f"label {name!r}: color needs three values (r, g, b)")
+        terminology = entry.get("terminology") or terminology_for(name) or {}
+        return cls(int(entry["value"]), name, color, dict(terminology))  # type: ignore[arg-type]
+
+
+def read_labels_json(path: str | os.PathLike) -> list[LabelInfo]:
+    """Read a CONTRACT ``labels.json`` (``{"labels": [{"value", "name", "color", "terminology"}]}``).
+
+    Raises:
+        InputError: the file is missing or not in that format.
+    """
+    path = Path(path)
+    try:
+        return [LabelInfo.from_json(entry) for entry in json.loads(path.read_text())["labels"]]
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file; give the labels.json written with the label map") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise InputError(f"{path}: not a valid labels.json ({error}); expected {{\"labels\": [{{\"value\", \"name\", \"color\", ...}}]}}") from None
 
 
 @dataclass(frozen=True)

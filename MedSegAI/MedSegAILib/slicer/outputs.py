@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import InputError
+from ..models.card import LabelInfo, read_labels_json
 from ..models.terminology import terminology_for
 from .findings_nodes import Finding, markups_from_findings, read_findings_json, table_from_findings
 from .map_nodes import flagged_segments, map_volume_node
-from .segmentation_nodes import LabelInfo, read_labels_json, segmentation_from_label_map
+from .segmentation_nodes import segmentation_from_label_map
+
+NODULE_COLOR = (255, 217, 51)  # one colour for every finding's segment
 
 
 @dataclass
@@ -92,8 +95,8 @@ def load_detect_outputs(outdir: str | os.PathLike, reference_volume_node, name: 
     nodules_path = outdir / "nodules.nii.gz"
     if not nodules_path.exists():
         raise InputError(f"{nodules_path}: nodule label map is missing; run detection again")
-    nodule = terminology_for("lung nodule")
-    labels = [LabelInfo(f.id, f"nodule {f.id}", (1.0, 0.85, 0.2), nodule) for f in findings]
+    nodule = terminology_for("lung nodule") or {}
+    labels = [LabelInfo(f.id, f"nodule {f.id}", NODULE_COLOR, nodule) for f in findings]
     outputs = DetectOutputs(
         findings=findings,
         markups=markups_from_findings(scene, findings, f"{name} findings"),
