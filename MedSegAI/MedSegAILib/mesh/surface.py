@@ -40,7 +40,8 @@ def mask_surface(
         outside (outward normals). Empty when the mask is empty.
     """
     extractor = vtkDiscreteFlyingEdges3D()
-    extractor.SetInputData(image_from_mask((mask != 0).astype(np.uint8)))
+    binary = mask if mask.dtype == np.uint8 and mask.max(initial=0) <= 1 else (mask != 0).astype(np.uint8)
+    extractor.SetInputData(image_from_mask(binary))
     extractor.SetValue(0, 1)
     extractor.ComputeNormalsOff()
     extractor.ComputeGradientsOff()
