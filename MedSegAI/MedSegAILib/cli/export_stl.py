@@ -19,10 +19,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
-from ..io.atomic import write_json
 from ..io.output_dir import OutputDir
 from ..io.volume import Volume
-from ..mesh import MeshOptions, export_label_meshes
+from ..mesh import MeshOptions, export_meshes_with_report
 from ..mesh.export import LabelNames
 from ..mesh.options import DEFAULT_PASSBAND, DEFAULT_SMOOTHING_ITERATIONS
 from .common import add_output_argument, add_quiet_argument, progress_for
@@ -71,16 +70,9 @@ def run(args: argparse.Namespace) -> int:
     handler = _warnings_to_stderr()
     try:
         with OutputDir(args.output) as out:
-            reports = export_label_meshes(
+            export_meshes_with_report(
                 labels.array, labels, names, out.path("meshes.json").parent, options, progress=progress_for(args)
             )
-            write_json(out.path("meshes.json"), {
-                "coordinate_system": options.coords.upper(), "units": "mm",
-                "options": {"smooth": options.smoothing_iterations, "passband": options.passband,
-                            "decimate": options.decimate, "format": options.format,
-                            "keep_largest": options.keep_largest, "fill_holes_mm3": options.fill_holes_mm3},
-                "meshes": [report.to_dict() for report in reports],
-            })
     finally:
         LOG.removeHandler(handler)
     return 0

@@ -11,6 +11,7 @@ from typing import Mapping, Optional
 import numpy as np
 from scipy import ndimage
 
+from ..io.atomic import write_json
 from ..io.volume import Volume
 from ..progress import CancelToken, ProgressCallback, check_cancelled, no_progress
 from .measure import measure_surface
@@ -84,6 +85,30 @@ def export_label_meshes(
         measures = measure_surface(*polydata_arrays(surface))
         reports.append(MeshReport.measured(value, name, file_name, measures, options.coords))
     progress(1.0, f"mesh: {sum(r.file is not None for r in reports)} surfaces written")
+    return reports
+
+
+def export_meshes_with_report(
+    labels: np.ndarray,
+    reference: Volume,
+    label_names: LabelNames,
+    out_dir: str | os.PathLike,
+    options: MeshOptions,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+) -> list[MeshReport]:
+    """:func:`export_label_meshes` plus ``out_dir/meshes.json`` (options and a report per label).
+
+    This is what `export-stl` and `segment --stl` write.
+    """
+    reports = export_label_meshes(labels, reference, label_names, out_dir, options, progress=progress, cancel=cancel)
+    write_json(Path(out_dir) / "meshes.json", {
+        "coordinate_system": options.coords.upper(), "units": "mm",
+        "options": {"smooth": options.smoothing_iterations, "passband": options.passband,
+                    "decimate": options.decimate, "format": options.format,
+                    "keep_largest": options.keep_largest, "fill_holes_mm3": options.fill_holes_mm3},
+        "meshes": [report.to_dict() for report in reports],
+    })
     return reports
 
 
