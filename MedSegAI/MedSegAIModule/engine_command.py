@@ -29,30 +29,51 @@ def engine_environment(base: Optional[Mapping[str, str]] = None) -> dict[str, st
 
 
 def _run_options(settings: Settings) -> list[str]:
+    """Options that `segment` and `detect` share: ``--device``, ``--model``, ``--uncertainty``, ``--fast``."""
     options = ["--device", settings.device]
     if settings.model:
         options += ["--model", settings.model]
     if settings.uncertainty_samples > 0:
         options += ["--uncertainty", str(settings.uncertainty_samples)]
+    if settings.fast:
+        options.append("--fast")
     return options
 
 
-def segment_command(python: str, input_path: Path, outdir: Path, settings: Settings) -> list[str]:
-    """``medsegai segment INPUT -o OUTDIR`` with the model, device, fast, uncertainty and Grad-CAM options."""
+def _dicom_out(dicom_out: Optional[Path]) -> list[str]:
+    return ["--dicom-out", str(dicom_out)] if dicom_out is not None else []
+
+
+def segment_command(python: str, input_path: Path, outdir: Path, settings: Settings, dicom_out: Optional[Path] = None) -> list[str]:
+    """``medsegai segment INPUT -o OUTDIR`` with the model, device, uncertainty, fast and Grad-CAM options.
+
+    Args:
+        python: the engine's interpreter.
+        input_path: the input file, or the DICOM series folder when ``dicom_out`` is given.
+        outdir: the output folder.
+        settings: the panel's settings.
+        dicom_out: where ``--dicom-out`` writes the DICOM SEG (``None``: no DICOM output).
+    """
     command = [python, "-m", "MedSegAILib", "segment", str(input_path), "-o", str(outdir), *_run_options(settings)]
-    if settings.fast:
-        command.append("--fast")
     if settings.gradcam_target:
         command += ["--gradcam", settings.gradcam_target]
-    return command
+    return command + _dicom_out(dicom_out)
 
 
-def detect_command(python: str, input_path: Path, outdir: Path, settings: Settings, gradcam: bool = False) -> list[str]:
-    """``medsegai detect INPUT -o OUTDIR`` with the model, device and uncertainty options."""
-    command = [python, "-m", "MedSegAILib", "detect", str(input_path), "-o", str(outdir), *_run_options(settings)]
+def detect_command(python: str, input_path: Path, outdir: Path, settings: Settings, gradcam: bool = False,
+                   dicom_out: Optional[Path] = None) -> list[str]:
+    """``medsegai detect INPUT -o OUTDIR`` with the model, device, uncertainty, fast and threshold options.
+
+    Args:
+        gradcam: add ``--gradcam`` (one map for all findings).
+        dicom_out: where ``--dicom-out`` writes the findings' DICOM SEG and SR (``None``: none).
+        Others as for :func:`segment_command`.
+    """
+    command = [python, "-m", "MedSegAILib", "detect", str(input_path), "-o", str(outdir), *_run_options(settings),
+               "--threshold", f"{settings.threshold:g}"]
     if gradcam:
         command.append("--gradcam")
-    return command
+    return command + _dicom_out(dicom_out)
 
 
 def export_command(python: str, label_path: Path, labels_path: Path, settings: Settings) -> list[str]:

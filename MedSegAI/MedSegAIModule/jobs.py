@@ -3,6 +3,10 @@
 :class:`JobController` holds no Qt: the widget calls :meth:`JobController.poll` from a
 timer and implements :class:`JobView`. Each job works in its own temporary folder, removed
 when the job ends (success, failure or cancel).
+
+The engine's input is the volume written as NRRD, or, with DICOM export on, the DICOM
+series the volume was loaded from (so the DICOM SEG / SR written by ``--dicom-out``
+reference the original series).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Protocol
 
 from MedSegAILib.errors import MedSegAIError
-from MedSegAILib.slicer.engine_input import write_engine_input
+from MedSegAILib.slicer.dicom_source import FileLookup
+from MedSegAILib.slicer.engine_input import write_dicom_engine_input, write_engine_input
 from MedSegAILib.slicer.outputs import DetectOutputs, SegmentOutputs, load_detect_outputs, load_segment_outputs
 from MedSegAILib.slicer.segmentation_nodes import write_segmentation_label_map
 
@@ -40,17 +45,36 @@ class _Job:
     name: str
     workdir: Path
     finish: Callable[[], None]
+    done_message: str = ""
+
+
+EngineCommand = Callable[[Path, Path, Optional[Path]], list[str]]
+"""(input, output folder, DICOM output folder or None) -> argv."""
+
+
+def _no_dicom_database(uid: str) -> str:
+    return ""
 
 
 class JobController:
-    """Runs one engine job at a time and turns its outputs into nodes."""
+    """Runs one engine job at a time and turns its outputs into nodes.
+
+    Args:
+        runner: starts and watches the engine process.
+        view: the panel.
+        python: the engine's interpreter (default: :func:`engine_python`).
+        env: the engine's environment (default: :func:`engine_environment`).
+        file_for_instance: the DICOM database's lookup (SOP Instance UID -> file), needed for
+            DICOM export; the default knows no instance.
+    """
 
     def __init__(self, runner: JobRunner, view: JobView, python: Optional[str] = None,
-                 env: Optional[Mapping[str, str]] = None) -> None:
+                 env: Optional[Mapping[str, str]] = None, file_for_instance: FileLookup = _no_dicom_database) -> None:
         self._runner = runner
         self._view = view
         self._python = python or engine_python()
         self._env = dict(env) if env is not None else engine_environment()
+        self._file_for_instance = file_for_instance
         self._job: Optional[_Job] = None
 
     @property
@@ -58,18 +82,27 @@ class JobController:
         return self._job is not None
 
     def segment(self, volume_node: Any, settings: Settings, loaded: Callable[[SegmentOutputs], None]) -> None:
-        """Start ``medsegai segment`` on ``volume_node``; ``loaded`` gets the new nodes."""
+        """Start ``medsegai segment`` on ``volume_node``; ``loaded`` gets the new nodes.
+
+        With ``settings.dicom_export`` the engine reads the volume's DICOM series and also
+        writes a DICOM SEG into ``settings.dicom_folder``.
+        """
         def finish(workdir: Path) -> None:
             loaded(load_segment_outputs(workdir / "out", volume_node, volume_node.GetName()))
 
-        self._start("Segmentation", volume_node, lambda i, o: segment_command(self._python, i, o, settings), finish)
+        command: EngineCommand = lambda i, o, d: segment_command(self._python, i, o, settings, d)
+        self._start("Segmentation", volume_node, settings, command, finish)
 
     def detect(self, volume_node: Any, settings: Settings, loaded: Callable[[DetectOutputs], None], gradcam: bool = False) -> None:
-        """Start ``medsegai detect`` on ``volume_node``; ``loaded`` gets the new nodes."""
+        """Start ``medsegai detect`` on ``volume_node``; ``loaded`` gets the new nodes.
+
+        With ``settings.dicom_export`` the engine also writes the findings' DICOM SEG and SR.
+        """
         def finish(workdir: Path) -> None:
             loaded(load_detect_outputs(workdir / "out", volume_node, volume_node.GetName()))
 
-        self._start("Detection", volume_node, lambda i, o: detect_command(self._python, i, o, settings, gradcam), finish)
+        command: EngineCommand = lambda i, o, d: detect_command(self._python, i, o, settings, gradcam, d)
+        self._start("Detection", volume_node, settings, command, finish)
 
     def export(self, segmentation_node: Any, volume_node: Any, settings: Settings, done: Callable[[Path], None]) -> None:
         """Export the (possibly edited) segmentation as surfaces with ``medsegai export-stl``."""
@@ -100,7 +133,7 @@ class JobController:
             if result.status == SUCCEEDED:
                 job.finish()
                 self._view.show_progress(1.0, f"{job.name} done")
-                self._view.show_status(f"{job.name} done.")
+                self._view.show_status(job.done_message or f"{job.name} done.")
             elif result.status == CANCELLED:
                 self._view.show_status(f"{job.name} cancelled.")
             else:
@@ -117,18 +150,26 @@ class JobController:
         if self._job is not None:
             self._runner.cancel()
 
-    def _start(self, name: str, volume_node: Any, command: Callable[[Path, Path], list[str]],
+    def _start(self, name: str, volume_node: Any, settings: Settings, command: EngineCommand,
                finish: Callable[[Path], None]) -> None:
         if volume_node is None:
             self._view.show_error("Select an input volume first.")
             return
+        if settings.dicom_export and not settings.dicom_folder:
+            self._view.show_error("Choose a folder for the DICOM SEG / SR first.")
+            return
         workdir = self._new_workdir()
         try:
-            input_path = write_engine_input(volume_node, workdir / "input.nrrd")
+            if settings.dicom_export:
+                input_path = write_dicom_engine_input(volume_node, self._file_for_instance, workdir / "dicom")
+                dicom_out: Optional[Path] = Path(settings.dicom_folder)
+            else:
+                input_path, dicom_out = write_engine_input(volume_node, workdir / "input.nrrd"), None
         except MedSegAIError as error:
             self._fail(workdir, str(error))
             return
-        self._launch(_Job(name, workdir, lambda: finish(workdir)), command(input_path, workdir / "out"))
+        done = f"{name} done; DICOM written to {dicom_out}." if dicom_out is not None else ""
+        self._launch(_Job(name, workdir, lambda: finish(workdir), done), command(input_path, workdir / "out", dicom_out))
 
     def _new_workdir(self) -> Path:
         if self._job is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Optional
 
 VOLUME_ROLE = "InputVolume"
@@ -18,6 +18,9 @@ class Settings:
     fast: bool = False
     uncertainty_samples: int = 0
     gradcam_target: str = ""
+    threshold: float = 0.5  # detect's score threshold; the engine's default (detection.detector.DEFAULT_THRESHOLD)
+    dicom_export: bool = False  # with Segment / Detect, also write DICOM SEG / SR (input loaded from DICOM)
+    dicom_folder: str = ""
     export_folder: str = ""
     export_format: str = "stl"
     export_coords: str = "lps"
@@ -73,3 +76,12 @@ def read_settings(parameter_node) -> Settings:
 def input_volume(parameter_node) -> Optional[Any]:
     """The input volume node referenced by ``parameter_node``, or ``None``."""
     return parameter_node.GetNodeReference(VOLUME_ROLE)
+
+
+def job_settings(settings: Settings, from_dicom: bool) -> Settings:
+    """The settings a job runs with: DICOM export only for a volume loaded from DICOM.
+
+    The panel greys the DICOM export out for other volumes but keeps the user's choice, so
+    it applies again when a DICOM volume is selected.
+    """
+    return replace(settings, dicom_export=settings.dicom_export and from_dicom)

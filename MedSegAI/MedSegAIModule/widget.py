@@ -12,12 +12,14 @@ from typing import Any, Optional
 import qt
 import slicer
 
+from MedSegAILib.errors import MedSegAIError
+from MedSegAILib.slicer.dicom_source import instance_uids
 from MedSegAILib.slicer.findings_nodes import Finding
 from MedSegAILib.slicer.outputs import DetectOutputs, SegmentOutputs
 
 from .install import install_dependencies, installed_versions, plan_install, PROTECTED, REQUIREMENTS
 from .jobs import JobController
-from .parameters import Settings, input_volume, read_settings, write_settings
+from .parameters import Settings, input_volume, job_settings, read_settings, write_settings
 from .process_runner import SubprocessRunner
 
 POLL_INTERVAL_MS = 100
@@ -30,7 +32,7 @@ class MedSegAIPanel:
     def __init__(self, ui: Any, parameter_node: Any) -> None:
         self.ui = ui
         self.parameter_node = parameter_node
-        self.controller = JobController(SubprocessRunner(), self)
+        self.controller = JobController(SubprocessRunner(), self, file_for_instance=_file_for_instance)
         self.timer = qt.QTimer()
         self.timer.setInterval(POLL_INTERVAL_MS)
         self.timer.connect("timeout()", self._poll)
@@ -49,13 +51,17 @@ class MedSegAIPanel:
         ui.detectButton.connect("clicked()", self.on_detect)
         ui.explainButton.connect("clicked()", self.on_explain)
         ui.exportButton.connect("clicked()", self.on_export)
+        ui.loadDicomSegButton.connect("clicked()", self.on_load_dicom_seg)
+        ui.inputVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self._show_dicom_availability)
         ui.findingsTable.connect("cellClicked(int,int)", self.on_finding_clicked)
         ui.opacitySlider.connect("valueChanged(double)", self.on_opacity)
         ui.showEntropyCheckBox.connect("toggled(bool)", self.on_show_entropy)
         for widget, signal in [
             (ui.inputVolumeSelector, "currentNodeChanged(vtkMRMLNode*)"), (ui.modelComboBox, "currentTextChanged(QString)"),
             (ui.deviceComboBox, "currentTextChanged(QString)"), (ui.fastCheckBox, "toggled(bool)"),
-            (ui.uncertaintySamplesSpinBox, "valueChanged(int)"), (ui.exportFolderButton, "directoryChanged(QString)"),
+            (ui.uncertaintySamplesSpinBox, "valueChanged(int)"), (ui.thresholdSpinBox, "valueChanged(double)"),
+            (ui.dicomExportCheckBox, "toggled(bool)"), (ui.dicomFolderButton, "directoryChanged(QString)"),
+            (ui.exportFolderButton, "directoryChanged(QString)"),
             (ui.exportFormatComboBox, "currentTextChanged(QString)"), (ui.exportCoordsComboBox, "currentTextChanged(QString)"),
             (ui.smoothingSpinBox, "valueChanged(int)"), (ui.decimationSpinBox, "valueChanged(double)"),
         ]:
@@ -71,6 +77,9 @@ class MedSegAIPanel:
             fast=ui.fastCheckBox.checked,
             uncertainty_samples=ui.uncertaintySamplesSpinBox.value,
             gradcam_target="",
+            threshold=ui.thresholdSpinBox.value,
+            dicom_export=ui.dicomExportCheckBox.checked,
+            dicom_folder=ui.dicomFolderButton.directory,
             export_folder=ui.exportFolderButton.directory,
             export_format=ui.exportFormatComboBox.currentText,
             export_coords=ui.exportCoordsComboBox.currentText,
@@ -84,13 +93,18 @@ class MedSegAIPanel:
     def _show_settings(self) -> None:
         ui, settings = self.ui, read_settings(self.parameter_node)
         widgets = [ui.inputVolumeSelector, ui.modelComboBox, ui.deviceComboBox, ui.fastCheckBox, ui.uncertaintySamplesSpinBox,
-                   ui.exportFolderButton, ui.exportFormatComboBox, ui.exportCoordsComboBox, ui.smoothingSpinBox, ui.decimationSpinBox]
+                   ui.thresholdSpinBox, ui.dicomExportCheckBox, ui.dicomFolderButton, ui.exportFolderButton,
+                   ui.exportFormatComboBox, ui.exportCoordsComboBox, ui.smoothingSpinBox, ui.decimationSpinBox]
         blocked = [widget.blockSignals(True) for widget in widgets]
         ui.inputVolumeSelector.setCurrentNode(input_volume(self.parameter_node))
         ui.modelComboBox.setCurrentText(settings.model or DEFAULT_MODEL_TEXT)
         ui.deviceComboBox.setCurrentText(settings.device)
         ui.fastCheckBox.checked = settings.fast
         ui.uncertaintySamplesSpinBox.value = settings.uncertainty_samples
+        ui.thresholdSpinBox.value = settings.threshold
+        ui.dicomExportCheckBox.checked = settings.dicom_export
+        if settings.dicom_folder:
+            ui.dicomFolderButton.directory = settings.dicom_folder
         if settings.export_folder:
             ui.exportFolderButton.directory = settings.export_folder
         ui.exportFormatComboBox.setCurrentText(settings.export_format)
@@ -99,6 +113,16 @@ class MedSegAIPanel:
         ui.decimationSpinBox.value = settings.decimation
         for widget, was_blocked in zip(widgets, blocked):
             widget.blockSignals(was_blocked)
+        self._show_dicom_availability(ui.inputVolumeSelector.currentNode())
+
+    def _show_dicom_availability(self, volume_node: Any) -> None:
+        """DICOM export and SEG import are offered for a volume loaded with the DICOM module."""
+        from_dicom = bool(instance_uids(volume_node))
+        for widget in (self.ui.dicomExportCheckBox, self.ui.dicomFolderButton, self.ui.loadDicomSegButton):
+            widget.enabled = from_dicom
+
+    def _job_settings(self) -> Settings:
+        return job_settings(self.settings(), bool(instance_uids(self.ui.inputVolumeSelector.currentNode())))
 
     # -- actions ---------------------------------------------------------------
     def _ready(self) -> bool:
@@ -113,12 +137,12 @@ class MedSegAIPanel:
 
     def on_segment(self) -> None:
         if self._ready():
-            self.controller.segment(self.ui.inputVolumeSelector.currentNode(), self.settings(), self._show_segmentation)
+            self.controller.segment(self.ui.inputVolumeSelector.currentNode(), self._job_settings(), self._show_segmentation)
             self.timer.start()
 
     def on_detect(self, gradcam: bool = False) -> None:
         if self._ready():
-            self.controller.detect(self.ui.inputVolumeSelector.currentNode(), self.settings(), self._show_findings, gradcam)
+            self.controller.detect(self.ui.inputVolumeSelector.currentNode(), self._job_settings(), self._show_findings, gradcam)
             self.timer.start()
 
     def on_explain(self) -> None:
@@ -128,7 +152,7 @@ class MedSegAIPanel:
         elif target == "all findings":
             self.on_detect(gradcam=True)
         elif self._ready():
-            settings = self.settings()
+            settings = self._job_settings()
             settings.gradcam_target = target
             self.controller.segment(self.ui.inputVolumeSelector.currentNode(), settings, self._show_segmentation)
             self.timer.start()
@@ -140,6 +164,29 @@ class MedSegAIPanel:
         self.controller.export(self.segmentation_node, self.ui.inputVolumeSelector.currentNode(), self.settings(),
                                lambda folder: self.show_status(f"Surfaces written to {folder}."))
         self.timer.start()
+
+    def on_load_dicom_seg(self) -> None:
+        """Load a DICOM SEG made on the input volume's DICOM series as a segmentation node."""
+        volume_node = self.ui.inputVolumeSelector.currentNode()
+        if volume_node is None:
+            self.show_error("Select the CT volume the DICOM SEG was made on first.")
+            return
+        path = qt.QFileDialog.getOpenFileName(slicer.util.mainWindow(), "Load DICOM SEG", "", "DICOM SEG (*.dcm);;All files (*)")
+        if not path or not self._ready():
+            return
+        # highdicom is one of the packages installed at first use, so it is imported only now.
+        from MedSegAILib.slicer.dicom_seg_import import import_dicom_seg_onto_volume
+
+        qt.QApplication.setOverrideCursor(qt.Qt.WaitCursor)
+        try:
+            node = import_dicom_seg_onto_volume(path, volume_node, _file_for_instance)
+        except MedSegAIError as error:
+            self.show_error(str(error))
+            return
+        finally:
+            qt.QApplication.restoreOverrideCursor()
+        self.segmentation_node = node
+        self.show_status(f"Loaded {node.GetName()}: {node.GetSegmentation().GetNumberOfSegments()} segment(s).")
 
     def _poll(self) -> None:
         if not self.controller.poll():
@@ -192,6 +239,8 @@ class MedSegAIPanel:
     def set_busy(self, busy: bool) -> None:
         for button in (self.ui.segmentButton, self.ui.detectButton, self.ui.explainButton, self.ui.exportButton):
             button.enabled = not busy
+        from_dicom = bool(instance_uids(self.ui.inputVolumeSelector.currentNode()))
+        self.ui.loadDicomSegButton.enabled = not busy and from_dicom
         self.ui.cancelButton.enabled = busy
 
     def show_progress(self, fraction: float, message: str) -> None:
@@ -210,6 +259,12 @@ class MedSegAIPanel:
         self.controller.cancel()
         self.controller.poll()
         self.timer.stop()
+
+
+def _file_for_instance(uid: str) -> str:
+    """The file of a DICOM instance in Slicer's DICOM database ("" when unknown or no database)."""
+    database = getattr(slicer, "dicomDatabase", None)
+    return database.fileForInstance(uid) if database is not None else ""
 
 
 def _pytorch_utils() -> Optional[Any]:

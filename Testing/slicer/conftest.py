@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 slicer = pytest.importorskip("slicer", reason="needs slicer-core (pip install slicer-core)")
 
-from MedSegAILib.io import Volume  # noqa: E402
+from MedSegAILib.io import Volume, read_volume  # noqa: E402
+from MedSegAILib.slicer.dicom_source import INSTANCE_UIDS_ATTRIBUTE  # noqa: E402
+from MedSegAILib.slicer.volume_nodes import set_node_geometry  # noqa: E402
 
 
 def attach_logics(mrml_scene) -> list:
@@ -75,3 +79,16 @@ def ct_node(scene, ct_grid):
     node.SetSpacing(*ct_grid.spacing)
     node.SetIJKToRASDirections(*(flip @ ct_grid.direction).flatten().tolist())  # row-major
     return node
+
+
+@pytest.fixture
+def dicom_ct(scene, shared_data):
+    """ct-3slice loaded as Slicer's DICOM module leaves it: a volume node with DICOM.instanceUIDs,
+    and the database lookup for its files."""
+    volume = read_volume(shared_data("dicom_seg/ct-3slice"))
+    files = [Path(name) for name in volume.metadata["files"]]
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "3 slices")
+    set_node_geometry(node, volume)
+    database = {uid: str(path) for uid, path in zip(volume.metadata["sop_instance_uids"], files)}
+    node.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, " ".join(database))
+    return node, database.get, files, volume

@@ -182,3 +182,35 @@ def test_export_writes_the_edited_segmentation_and_calls_export_stl(scene, ct_no
                         "--format", "ply", "--coords", "ras", "--smooth", "0", "--decimate", "0.5"]
     run_until_done(controller)
     assert exported == [tmp_path / "meshes"] and view.status == ["Export done."]
+
+
+def test_dicom_export_gives_the_engine_the_original_series_and_dicom_out(dicom_ct, tmp_path):
+    node, lookup, files, _ = dicom_ct
+    settings = Settings(device="cpu", threshold=0.35, dicom_export=True, dicom_folder=str(tmp_path / "dicom out"))
+    for start, command in [(JobController.segment, "segment"), (JobController.detect, "detect")]:
+        runner = FakeRunner(None)
+        controller = JobController(runner, RecordingView(), python="python", env={}, file_for_instance=lookup)
+
+        start(controller, node, settings, lambda outputs: pytest.fail("cancelled"))
+
+        argv = runner.argv
+        assert argv[3] == command
+        series = Path(argv[4])
+        assert series.is_dir() and sorted(p.resolve() for p in series.iterdir()) == sorted(f.resolve() for f in files)
+        assert argv[-2:] == ["--dicom-out", str(tmp_path / "dicom out")]
+        controller.cancel()
+        run_until_done(controller)
+        assert not series.exists()
+    assert argv[5:-2] == ["-o", str(series.parent / "out"), "--device", "cpu", "--threshold", "0.35"]
+
+
+def test_dicom_export_of_a_converted_volume_or_without_a_folder_is_explained(ct_node, tmp_path):
+    runner, view = FakeRunner(None), RecordingView()
+    controller = JobController(runner, view, python="python", env={}, file_for_instance=lambda uid: "")
+
+    controller.segment(ct_node, Settings(dicom_export=True), lambda outputs: None)
+    controller.detect(ct_node, Settings(dicom_export=True, dicom_folder=str(tmp_path)), lambda outputs: None)
+
+    assert view.errors[0] == "Choose a folder for the DICOM SEG / SR first."
+    assert view.errors[1].startswith("chest CT: the volume was not loaded from DICOM, so no DICOM SEG / SR can refer to it")
+    assert runner.argv is None and not controller.running

@@ -9,14 +9,15 @@ import pytest
 import slicer
 import vtk
 
-from MedSegAIModule.parameters import Settings, input_volume, read_settings, write_settings
+from MedSegAIModule.parameters import Settings, input_volume, job_settings, read_settings, write_settings
 from MedSegAILib.io import write_label_map
 from MedSegAILib.models.terminology import terminology_for
 from MedSegAILib.slicer.findings_nodes import read_findings_json, markups_from_findings, table_from_findings
 from MedSegAILib.slicer.outputs import load_segment_outputs
 
 CHANGED = Settings(model="chest-ct-small", device="cuda:1", fast=True, uncertainty_samples=8,
-                   gradcam_target="lung nodule", export_folder="/tmp/meshes", export_format="obj",
+                   gradcam_target="lung nodule", threshold=0.35, dicom_export=True, dicom_folder="/tmp/dicom",
+                   export_folder="/tmp/meshes", export_format="obj",
                    export_coords="ras", smoothing=5, decimation=0.25)
 
 
@@ -33,6 +34,14 @@ def test_an_empty_parameter_node_gives_the_defaults(scene):
     assert input_volume(node) is None
     node.SetParameter("MedSegAI.smoothing", "not a number")
     assert read_settings(node).smoothing == Settings().smoothing
+
+
+def test_dicom_export_applies_only_to_a_volume_loaded_from_dicom():
+    chosen = Settings(dicom_export=True, dicom_folder="/tmp/dicom")
+    assert job_settings(chosen, from_dicom=True).dicom_export
+    assert not job_settings(chosen, from_dicom=False).dicom_export
+    assert chosen.dicom_export  # the user's choice is kept for the next DICOM volume
+    assert not job_settings(Settings(), from_dicom=True).dicom_export
 
 
 def _save_with_data(scene, directory) -> str:

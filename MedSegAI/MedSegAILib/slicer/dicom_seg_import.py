@@ -22,6 +22,7 @@ from ..io import read_volume
 from ..io.volume import Volume
 from ..models.card import LabelInfo
 from ..models.terminology import slicer_terminology_string
+from .dicom_source import FileLookup, dicom_volume_of_node
 from .segmentation_nodes import unit_color
 
 
@@ -51,6 +52,35 @@ def import_dicom_seg(
     return add_segmentation_node(
         imported.labels, volume, imported.label_infos, node_name or Path(seg_path).stem, scene=scene
     )
+
+
+def import_dicom_seg_onto_volume(
+    seg_path: str | os.PathLike,
+    volume_node,
+    file_for_instance: FileLookup,
+    node_name: Optional[str] = None,
+) -> "slicer.vtkMRMLSegmentationNode":
+    """Load a DICOM SEG made on the series ``volume_node`` was loaded from (the panel's "Load DICOM SEG").
+
+    The node's own DICOM files (``DICOM.instanceUIDs`` through ``file_for_instance``) are
+    the reference: the SEG must reference that series, and every file must lie on the
+    node's voxel grid, so the segments land exactly on the volume shown.
+
+    Args:
+        seg_path: the DICOM SEG file.
+        volume_node: the CT volume node, loaded with Slicer's DICOM module.
+        file_for_instance: the DICOM database's lookup (``slicer.dicomDatabase.fileForInstance``).
+        node_name: the new node's name (default: the SEG file's stem).
+
+    Returns:
+        The new segmentation node in the volume's scene.
+
+    Raises:
+        InputError: the volume did not come from DICOM or is under a transform; the SEG cannot
+            be read or references another series. The scene is left unchanged.
+    """
+    reference = dicom_volume_of_node(volume_node, file_for_instance, "DICOM SEG import")
+    return import_dicom_seg(seg_path, reference, node_name, scene=volume_node.GetScene())
 
 
 def add_segmentation_node(
