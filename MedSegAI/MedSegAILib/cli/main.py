@@ -14,9 +14,9 @@ from typing import Optional, Sequence
 
 from .. import __version__
 from ..errors import InputError, MedSegAIError
-from . import demo, detect, evaluate, export_stl, import_seg, info, models, segment
+from . import corrections, demo, detect, evaluate, export_stl, import_seg, info, models, segment
 
-COMMANDS = (segment, detect, export_stl, models, demo, evaluate, import_seg, info)
+COMMANDS = (segment, detect, export_stl, models, demo, evaluate, import_seg, info, corrections)
 
 
 class _Parser(argparse.ArgumentParser):
