@@ -30,6 +30,8 @@ class AugmentOptions:
     contrast: tuple[float, float] = (0.9, 1.1)
     brightness_hu: tuple[float, float] = (-40.0, 40.0)
     p_blur: float = 0.2
+    lung_density_shift_hu: tuple[float, float] = (-130.0, 150.0)
+    p_lung_density: float = 0.6
     p_nodules: float = 0.6
     max_nodules: int = 3
 
@@ -114,7 +116,11 @@ def _slice_thickness(hu: np.ndarray, spacing: Sequence[float], rng: np.random.Ge
 
 
 def _intensity(hu: np.ndarray, rng: np.random.Generator, options: AugmentOptions) -> np.ndarray:
-    """Contrast, brightness, blur and noise in HU."""
+    """Lung density (inspiration, emphysema, expiration), contrast, brightness, blur and noise in HU."""
+    if rng.uniform() < options.p_lung_density:
+        # Shift air-like values only: full shift below -600 HU, none above -200 HU.
+        weight = np.clip((-200.0 - hu) / 400.0, 0.0, 1.0)
+        hu = hu + rng.uniform(*options.lung_density_shift_hu) * weight
     hu = hu * rng.uniform(*options.contrast) + rng.uniform(*options.brightness_hu)
     if rng.uniform() < options.p_blur:
         hu = ndimage.gaussian_filter(hu, rng.uniform(0.3, 1.0))

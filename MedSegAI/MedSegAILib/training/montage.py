@@ -22,6 +22,7 @@ def save_montage(
     path: str | os.PathLike,
     title: str = "",
     axial_count: int = 8,
+    include_slices: Sequence[int] = (),
 ) -> None:
     """Write axial slices and a coronal and a sagittal slice, with a label overlay.
 
@@ -32,11 +33,14 @@ def save_montage(
         path: output PNG.
         title: figure title.
         axial_count: how many axial slices, evenly spaced through the labelled range.
+        include_slices: axial slices that must be shown (they replace the nearest ones).
     """
     cmap = ListedColormap(OVERLAY_COLOURS)
     zs = np.nonzero(labels.any(axis=(1, 2)))[0]
     lo, hi = (zs[0], zs[-1]) if zs.size else (0, hu.shape[0] - 1)
     slices = np.linspace(lo, hi, axial_count + 2)[1:-1].astype(int)
+    for wanted in include_slices:
+        slices[np.argmin(np.abs(slices - wanted))] = wanted
     columns = 5
     rows = int(np.ceil((axial_count + 2) / columns))
     fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.4 * rows))

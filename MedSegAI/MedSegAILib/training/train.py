@@ -24,6 +24,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 
 from ..models.networks import build_network
 from ..models.normalization import normalize_intensity
@@ -66,7 +67,8 @@ def make_batch(
         hu, label = sample_patch(case, patch, rng, options)
         images.append(normalize_intensity(hu, NORMALIZATION))
         labels.append(label)
-    return torch.from_numpy(np.stack(images)[:, None]), torch.from_numpy(np.stack(labels).astype(np.int64))
+    images_tensor = torch.from_numpy(np.stack(images)[:, None]).contiguous(memory_format=torch.channels_last_3d)
+    return images_tensor, torch.from_numpy(np.stack(labels).astype(np.int64))
 
 
 def train_steps(
@@ -110,11 +112,13 @@ def train(
     threads: int = 2,
     checkpoint_minutes: float = 10.0,
     command: Optional[str] = None,
+    init: Optional[Path] = None,
 ) -> Path:
     """Train and write the model folder ``out``; returns ``out``.
 
     Stops after ``minutes`` of wall time or ``max_steps`` steps, whichever comes first;
-    the learning rate follows a cosine schedule over the time budget.
+    the learning rate follows a cosine schedule over the time budget. ``init`` starts
+    from earlier weights (a safetensors state_dict) instead of a random initialisation.
     """
     rng = seed_everything(seed)
     torch.set_num_threads(threads)
@@ -122,7 +126,11 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     log = open(out / "train_log.jsonl", "a")
     cases = load_training_cases(data_dir, spacing, cache_dir, progress=lambda f, m: print(f"[{int(100 * f):3d}%] {m}", flush=True))
-    network = build_network(NETWORK_NAME, **NETWORK_KWARGS).to(run_device)
+    network = build_network(NETWORK_NAME, **NETWORK_KWARGS)
+    if init is not None:
+        network.load_state_dict({k: v.float() for k, v in load_file(str(init)).items()})
+    # Channels-last (NDHWC) lets oneDNN run the 3-D convolutions about 2-3x faster on CPU.
+    network = network.to(run_device, memory_format=torch.channels_last_3d)
     optimizer = torch.optim.AdamW(network.parameters(), lr=lr, weight_decay=1e-4)
     options = AugmentOptions()
     started = time.monotonic()
@@ -133,6 +141,8 @@ def train(
         "data": [case.name for case in cases], "command": command or " ".join(sys.argv), "seed": seed,
         "spacing": list(spacing), "patch": list(patch), "batch": batch, "lr": lr, "device": str(run_device),
     }
+    if init is not None:
+        training["init"] = str(init)
     while step < max_steps and time.monotonic() - started < budget:
         fraction = (time.monotonic() - started) / budget
         for group in optimizer.param_groups:
@@ -168,11 +178,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--checkpoint-minutes", type=float, default=10.0)
+    parser.add_argument("--init", type=Path, default=None, help="start from these weights (safetensors state_dict)")
     args = parser.parse_args(argv)
     train(
         args.out, seed=args.seed, minutes=args.minutes, max_steps=args.max_steps, batch=args.batch, patch=args.patch,
         lr=args.lr, spacing=args.spacing, data_dir=args.data, cache_dir=args.cache, device=args.device,
-        threads=args.threads, checkpoint_minutes=args.checkpoint_minutes,
+        threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init,
         command="python -m MedSegAILib.training.train " + " ".join(sys.argv[1:] if argv is None else argv),
     )
     return 0
