@@ -210,8 +210,9 @@ class MedSegAIPanel:
         table = self.ui.findingsTable
         table.setRowCount(len(outputs.findings))
         for row, finding in enumerate(outputs.findings):
+            review = "" if finding.needs_review is None else ("yes" if finding.needs_review else "no")
             for column, text in enumerate([str(finding.id), f"{finding.diameter_mm:.1f}", f"{finding.volume_mm3:.0f}",
-                                           f"{finding.score:.2f}", finding.lung_rads]):
+                                           f"{finding.score:.2f}", finding.lung_rads, review]):
                 table.setItem(row, column, qt.QTableWidgetItem(text))
         if outputs.gradcam is not None:
             self.maps["all findings"] = outputs.gradcam

@@ -26,8 +26,11 @@ def outdir_with_maps(tmp_path, ct_grid):
     write_float_map(ramp, ct_grid, tmp_path / "uncertainty_entropy.nii.gz")
     write_float_map(ramp / 2, ct_grid, tmp_path / "uncertainty_mutual_information.nii.gz")
     write_float_map(ramp / 0.6, ct_grid, tmp_path / "gradcam_lung_nodule.nii.gz")
-    summary = {"segments": [{"name": "lung nodule", "mean_entropy": 0.4, "needs_review": True},
-                            {"name": "left lung", "mean_entropy": 0.01, "needs_review": False}]}
+    summary = {  # the layout of uncertainty.summary.uncertainty_json (other per-segment keys left out)
+        "samples": 8, "entropy_threshold": 0.5, "needs_review": True,
+        "segments": [{"value": 1, "name": "lung nodule", "mean_entropy": 0.4, "uncertain_fraction": 0.5, "needs_review": True},
+                     {"value": 2, "name": "left lung", "mean_entropy": 0.01, "uncertain_fraction": 0.01, "needs_review": False}],
+    }
     (tmp_path / "uncertainty.json").write_text(json.dumps(summary))
     return tmp_path
 
@@ -65,13 +68,12 @@ def test_segments_flagged_for_review_are_listed(outdir_with_maps, ct_node):
     assert load_segment_outputs(outdir_with_maps, ct_node, "chest CT").flagged == ["lung nodule"]
 
 
-def test_the_flag_list_also_reads_a_summary_keyed_by_segment(tmp_path):
+def test_a_malformed_uncertainty_summary_is_reported(tmp_path):
     path = tmp_path / "uncertainty.json"
-    path.write_text(json.dumps({"segments": {"right lung": {"needs_review": True}, "left lung": {"needs_review": False}}}))
-    assert flagged_segments(path) == ["right lung"]
-    path.write_text("{}")
-    with pytest.raises(InputError, match="not a valid uncertainty.json"):
-        flagged_segments(path)
+    for text in ["{}", json.dumps({"segments": {"right lung": {"needs_review": True}}}), json.dumps({"segments": [{"name": "x"}]})]:
+        path.write_text(text)
+        with pytest.raises(InputError, match="not a valid uncertainty.json"):
+            flagged_segments(path)
 
 
 def test_a_plain_run_has_no_maps(outdir_with_maps, ct_node):

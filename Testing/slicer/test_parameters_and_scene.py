@@ -65,7 +65,8 @@ def test_settings_and_results_survive_saving_and_reloading_the_scene(scene, scen
         {"value": 1, "name": "lung nodule", "color": [255, 0, 0], "terminology": terminology_for("lung nodule")}]}))
     load_segment_outputs(tmp_path, ct_node, "chest CT")
     (tmp_path / "findings.json").write_text(json.dumps({"coordinate_system": "LPS", "findings": [
-        {"id": 1, "center": [-1.0, -2.0, 3.0], "diameter_mm": 6.0, "volume_mm3": 90.0, "score": 0.8}]}))
+        {"id": 1, "center": [-1.0, -2.0, 3.0], "diameter_mm": 6.0, "mean_diameter_mm": 5.5, "volume_mm3": 90.0,
+         "score": 0.8, "lung_rads": "2"}]}))
     findings = read_findings_json(tmp_path / "findings.json")
     markups_from_findings(scene, findings, "findings")
     table_from_findings(scene, findings, "findings table")

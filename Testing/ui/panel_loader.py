@@ -73,14 +73,17 @@ def render_panel(output: Path, width: int = 420) -> Path:
     panel = load_panel()
     panel.findChild(QComboBox, "inputVolumeSelector").addItem("chest CT (ct-64)")
     table = panel.findChild(object, "findingsTable")
-    for row, values in enumerate([("1", "8.5", "310", "0.93", "4A"), ("2", "4.0", "30", "0.41", "2")]):
+    for row, values in enumerate([("1", "8.5", "310", "0.93", "4A", "no"), ("2", "4.0", "30", "0.41", "2", "yes")]):
         table.insertRow(row)
         for column, value in enumerate(values):
             table.setItem(row, column, QTableWidgetItem(value))
-    panel.findChild(object, "flaggedList").addItem("lung nodule (mean entropy 0.41)")
+    panel.findChild(object, "flaggedList").addItem("lung nodule")
     panel.findChild(object, "progressBar").setValue(100)
     panel.findChild(object, "statusLabel").setText("Segmentation done.")
     panel.findChild(object, "exportFolderButton").setText("/home/user/meshes")
+    panel.findChild(object, "dicomFolderButton").setText("/home/user/dicom-out")
+    for name in ("dicomExportCheckBox", "dicomFolderButton", "loadDicomSegButton"):  # as for a CT loaded from DICOM
+        panel.findChild(object, name).setEnabled(True)
     panel.resize(width, panel.sizeHint().height())
     panel.grab().save(str(output))
     return output

@@ -1,4 +1,10 @@
-"""CONTRACT ``findings.json`` (LPS) -> a markups point list and a table node (RAS)."""
+"""CONTRACT ``findings.json`` (LPS) -> a markups point list and a table node (RAS).
+
+Reads the keys ``medsegai detect`` writes (``detection.detector.Finding.to_json``): ``id``,
+``score``, ``center``, ``diameter_mm`` (longest axial diameter), ``mean_diameter_mm``,
+``volume_mm3``, ``lung_rads``, and with ``--uncertainty N`` the finding's ``uncertainty``
+summary, of which the table shows ``mean_entropy`` and ``needs_review``.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,9 @@ import vtk
 
 from ..errors import InputError
 
-TABLE_COLUMNS = ("ID", "R", "A", "S", "Diameter (mm)", "Volume (mm3)", "Score", "Lung-RADS", "Uncertainty")
-_LUNG_RADS_KEYS = ("lung_rads", "lungrads", "lung_rads_category")
+TABLE_COLUMNS = ("ID", "R", "A", "S", "Diameter (mm)", "Mean diameter (mm)", "Volume (mm3)", "Score", "Lung-RADS",
+                 "Mean entropy", "Needs review")
+_TEXT_COLUMNS = ("Lung-RADS", "Needs review")
 
 
 @dataclass
@@ -23,10 +30,12 @@ class Finding:
     id: int
     center_ras: tuple[float, float, float]
     diameter_mm: float
+    mean_diameter_mm: float
     volume_mm3: float
     score: float
-    lung_rads: str = ""
-    uncertainty: Optional[float] = None
+    lung_rads: str
+    mean_entropy: Optional[float] = None  # with --uncertainty; None also when the engine gives none
+    needs_review: Optional[bool] = None  # with --uncertainty
 
 
 def lps_to_ras(point: Any) -> tuple[float, float, float]:
@@ -35,45 +44,39 @@ def lps_to_ras(point: Any) -> tuple[float, float, float]:
     return (-x, -y, z)
 
 
-def _lung_rads(entry: dict[str, Any]) -> str:
-    for key in entry:
-        if key.lower().replace("-", "_") in _LUNG_RADS_KEYS and entry[key] is not None:
-            return str(entry[key])
-    return ""
+def _finding(entry: dict[str, Any]) -> Finding:
+    uncertainty = entry.get("uncertainty") or {}
+    mean_entropy = uncertainty.get("mean_entropy")
+    needs_review = uncertainty.get("needs_review")
+    return Finding(
+        id=int(entry["id"]),
+        center_ras=lps_to_ras(entry["center"]),
+        diameter_mm=float(entry["diameter_mm"]),
+        mean_diameter_mm=float(entry["mean_diameter_mm"]),
+        volume_mm3=float(entry["volume_mm3"]),
+        score=float(entry["score"]),
+        lung_rads=str(entry["lung_rads"]),
+        mean_entropy=None if mean_entropy is None else float(mean_entropy),
+        needs_review=None if needs_review is None else bool(needs_review),
+    )
 
 
 def read_findings_json(path: str | os.PathLike) -> list[Finding]:
     """Parse ``findings.json``; centres are converted from LPS to RAS.
 
     Raises:
-        InputError: missing file, other coordinate system, or malformed entries.
+        InputError: missing file, a coordinate system other than LPS, or malformed entries.
     """
     path = Path(path)
     try:
         payload = json.loads(path.read_text())
-        system = str(payload.get("coordinate_system", "LPS")).upper()
-        if system not in ("LPS", "RAS"):
-            raise ValueError(f"unknown coordinate_system {system!r}")
-        findings = []
-        for entry in payload["findings"]:
-            center = [float(c) for c in entry["center"]]
-            uncertainty = entry.get("uncertainty")
-            findings.append(
-                Finding(
-                    id=int(entry["id"]),
-                    center_ras=lps_to_ras(center) if system == "LPS" else tuple(center),
-                    diameter_mm=float(entry.get("diameter_mm", float("nan"))),
-                    volume_mm3=float(entry.get("volume_mm3", float("nan"))),
-                    score=float(entry["score"]),
-                    lung_rads=_lung_rads(entry),
-                    uncertainty=float(uncertainty) if isinstance(uncertainty, (int, float)) else None,
-                )
-            )
-        return findings
+        if payload["coordinate_system"] != "LPS":
+            raise ValueError(f"coordinate_system is {payload['coordinate_system']!r}, not 'LPS'")
+        return [_finding(entry) for entry in payload["findings"]]
     except FileNotFoundError:
         raise InputError(f"{path}: findings file is missing; run detection again") from None
-    except (ValueError, KeyError, TypeError) as error:
-        raise InputError(f"{path}: not a valid findings.json ({error}); run detection again") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise InputError(f"{path}: not a valid findings.json ({type(error).__name__}: {error}); run detection again") from None
 
 
 def finding_label(finding: Finding) -> str:
@@ -100,14 +103,15 @@ def table_from_findings(scene, findings: list[Finding], name: str):
     table = node.GetTable()
     arrays = []
     for column in TABLE_COLUMNS:
-        array = vtk.vtkIntArray() if column == "ID" else vtk.vtkStringArray() if column == "Lung-RADS" else vtk.vtkDoubleArray()
+        array = vtk.vtkIntArray() if column == "ID" else vtk.vtkStringArray() if column in _TEXT_COLUMNS else vtk.vtkDoubleArray()
         array.SetName(column)
         table.AddColumn(array)
         arrays.append(array)
     for finding in findings:
-        uncertainty = float("nan") if finding.uncertainty is None else finding.uncertainty
-        values = (finding.id, *finding.center_ras, finding.diameter_mm, finding.volume_mm3, finding.score,
-                  finding.lung_rads, uncertainty)
+        entropy = float("nan") if finding.mean_entropy is None else finding.mean_entropy
+        review = "" if finding.needs_review is None else ("yes" if finding.needs_review else "no")
+        values = (finding.id, *finding.center_ras, finding.diameter_mm, finding.mean_diameter_mm, finding.volume_mm3,
+                  finding.score, finding.lung_rads, entropy, review)
         for array, value in zip(arrays, values):
             array.InsertNextValue(value)
     node.SetUseColumnTitleAsColumnHeader(True)

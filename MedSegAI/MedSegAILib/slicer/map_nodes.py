@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -68,19 +67,16 @@ def map_volume_node(path: str | os.PathLike, scene, name: str, color_map: str, v
 def flagged_segments(summary_path: str | os.PathLike) -> list[str]:
     """Names of the segments that ``uncertainty.json`` flags for review.
 
-    Accepts ``{"segments": [{"name": ..., "needs_review": bool}, ...]}`` or the same keyed by
-    segment name (``{"segments": {"left lung": {...}}}``).
+    Reads ``{"segments": [{"name": ..., "needs_review": bool, ...}, ...]}`` as
+    ``medsegai segment --uncertainty N`` writes it (``uncertainty.summary.uncertainty_json``).
 
     Raises:
         InputError: the file is missing or malformed.
     """
     path = Path(summary_path)
     try:
-        segments: Any = json.loads(path.read_text())["segments"]
-        if isinstance(segments, dict):
-            segments = [{"name": name, **entry} for name, entry in segments.items()]
-        return [str(entry["name"]) for entry in segments if entry.get("needs_review")]
+        return [str(entry["name"]) for entry in json.loads(path.read_text())["segments"] if entry["needs_review"]]
     except FileNotFoundError:
         raise InputError(f"{path}: uncertainty summary is missing; run with uncertainty samples > 0") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise InputError(f"{path}: not a valid uncertainty.json ({error}); run the engine again") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise InputError(f"{path}: not a valid uncertainty.json ({type(error).__name__}: {error}); run the engine again") from None
