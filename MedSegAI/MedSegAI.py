@@ -21,10 +21,11 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 
-from MedSegAILib.slicer.engine_input import write_engine_input
+from MedSegAILib.slicer.dicom_source import slicer_dicom_database_file
 from MedSegAILib.slicer.outputs import DetectOutputs, SegmentOutputs, load_detect_outputs, load_segment_outputs
 from MedSegAILib.slicer.segmentation_nodes import write_segmentation_label_map
 from MedSegAIModule.engine_command import detect_command, engine_environment, engine_python, export_command, segment_command
+from MedSegAIModule.jobs import engine_input_for
 from MedSegAIModule.parameters import Settings
 from MedSegAIModule.process_runner import SUCCEEDED, SubprocessRunner
 from MedSegAIModule.widget import MedSegAIPanel
@@ -76,6 +77,10 @@ class MedSegAILogic(ScriptedLoadableModuleLogic):
     def segment(self, volume_node, settings: Settings | None = None, timeout: float = 3600.0) -> SegmentOutputs:
         """Segment ``volume_node`` (blocking; for scripts and the self-test).
 
+        With ``settings.dicom_export`` (a volume loaded from DICOM) the engine reads its DICOM
+        series and writes a DICOM SEG into ``settings.dicom_folder``; ``detect`` likewise
+        writes the findings' SEG and SR.
+
         Raises:
             RuntimeError: the engine failed; the message is the engine's one-line error.
         """
@@ -98,9 +103,12 @@ class MedSegAILogic(ScriptedLoadableModuleLogic):
         return Path(settings.export_folder)
 
     def _run_engine(self, command: str, volume_node, folder: Path, settings: Settings, timeout: float) -> Path:
-        input_path = write_engine_input(volume_node, folder / "input.nrrd")
-        build = segment_command if command == "segment" else detect_command
-        self._run(build(engine_python(), input_path, folder / "out", settings), timeout)
+        input_path, dicom_out = engine_input_for(volume_node, settings, folder, slicer_dicom_database_file)
+        if command == "segment":
+            argv = segment_command(engine_python(), input_path, folder / "out", settings, dicom_out)
+        else:
+            argv = detect_command(engine_python(), input_path, folder / "out", settings, dicom_out=dicom_out)
+        self._run(argv, timeout)
         return folder / "out"
 
     @staticmethod

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Protocol
 
-from MedSegAILib.errors import MedSegAIError
+from MedSegAILib.errors import InputError, MedSegAIError
 from MedSegAILib.slicer.dicom_source import FileLookup
 from MedSegAILib.slicer.engine_input import write_dicom_engine_input, write_engine_input
 from MedSegAILib.slicer.outputs import DetectOutputs, SegmentOutputs, load_detect_outputs, load_segment_outputs
@@ -54,6 +54,30 @@ EngineCommand = Callable[[Path, Path, Optional[Path]], list[str]]
 
 def _no_dicom_database(uid: str) -> str:
     return ""
+
+
+def engine_input_for(volume_node: Any, settings: Settings, workdir: Path, file_for_instance: FileLookup) -> tuple[Path, Optional[Path]]:
+    """Write the engine's input for a segment/detect job into ``workdir``.
+
+    Args:
+        volume_node: the input volume.
+        settings: the job's settings; ``dicom_export`` selects the DICOM path.
+        workdir: the job's folder.
+        file_for_instance: the DICOM database's lookup (SOP Instance UID -> file).
+
+    Returns:
+        ``(INPUT, --dicom-out folder)``: the volume as NRRD and ``None``, or with DICOM export
+        the volume's own DICOM series (a folder) and ``settings.dicom_folder``.
+
+    Raises:
+        InputError: no DICOM folder chosen, or the volume cannot be given to the engine
+            (see :func:`write_engine_input`, :func:`write_dicom_engine_input`).
+    """
+    if not settings.dicom_export:
+        return write_engine_input(volume_node, workdir / "input.nrrd"), None
+    if not settings.dicom_folder:
+        raise InputError("Choose a folder for the DICOM SEG / SR first.")
+    return write_dicom_engine_input(volume_node, file_for_instance, workdir / "dicom"), Path(settings.dicom_folder)
 
 
 class JobController:
@@ -155,16 +179,9 @@ class JobController:
         if volume_node is None:
             self._view.show_error("Select an input volume first.")
             return
-        if settings.dicom_export and not settings.dicom_folder:
-            self._view.show_error("Choose a folder for the DICOM SEG / SR first.")
-            return
         workdir = self._new_workdir()
         try:
-            if settings.dicom_export:
-                input_path = write_dicom_engine_input(volume_node, self._file_for_instance, workdir / "dicom")
-                dicom_out: Optional[Path] = Path(settings.dicom_folder)
-            else:
-                input_path, dicom_out = write_engine_input(volume_node, workdir / "input.nrrd"), None
+            input_path, dicom_out = engine_input_for(volume_node, settings, workdir, self._file_for_instance)
         except MedSegAIError as error:
             self._fail(workdir, str(error))
             return

@@ -13,7 +13,7 @@ import qt
 import slicer
 
 from MedSegAILib.errors import MedSegAIError
-from MedSegAILib.slicer.dicom_source import instance_uids
+from MedSegAILib.slicer.dicom_source import instance_uids, slicer_dicom_database_file
 from MedSegAILib.slicer.findings_nodes import Finding
 from MedSegAILib.slicer.outputs import DetectOutputs, SegmentOutputs
 
@@ -32,7 +32,7 @@ class MedSegAIPanel:
     def __init__(self, ui: Any, parameter_node: Any) -> None:
         self.ui = ui
         self.parameter_node = parameter_node
-        self.controller = JobController(SubprocessRunner(), self, file_for_instance=_file_for_instance)
+        self.controller = JobController(SubprocessRunner(), self, file_for_instance=slicer_dicom_database_file)
         self.timer = qt.QTimer()
         self.timer.setInterval(POLL_INTERVAL_MS)
         self.timer.connect("timeout()", self._poll)
@@ -179,7 +179,7 @@ class MedSegAIPanel:
 
         qt.QApplication.setOverrideCursor(qt.Qt.WaitCursor)
         try:
-            node = import_dicom_seg_onto_volume(path, volume_node, _file_for_instance)
+            node = import_dicom_seg_onto_volume(path, volume_node, slicer_dicom_database_file)
         except MedSegAIError as error:
             self.show_error(str(error))
             return
@@ -260,12 +260,6 @@ class MedSegAIPanel:
         self.controller.cancel()
         self.controller.poll()
         self.timer.stop()
-
-
-def _file_for_instance(uid: str) -> str:
-    """The file of a DICOM instance in Slicer's DICOM database ("" when unknown or no database)."""
-    database = getattr(slicer, "dicomDatabase", None)
-    return database.fileForInstance(uid) if database is not None else ""
 
 
 def _pytorch_utils() -> Optional[Any]:

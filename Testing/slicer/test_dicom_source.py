@@ -117,3 +117,17 @@ def test_load_dicom_seg_refuses_a_seg_of_another_series_and_a_volume_off_its_fil
 def test_load_dicom_seg_needs_a_volume_loaded_from_dicom(ct_node, shared_data):
     with pytest.raises(InputError, match="chest CT: the volume was not loaded from DICOM, so DICOM SEG import has no series"):
         import_dicom_seg_onto_volume(shared_data("dicom_seg/liver.dcm"), ct_node, lambda uid: "")
+
+
+def test_the_panel_asks_slicers_dicom_database_and_copes_without_one(monkeypatch):
+    from MedSegAILib.slicer.dicom_source import slicer_dicom_database_file
+
+    monkeypatch.delattr(slicer, "dicomDatabase", raising=False)  # slicer-core has no DICOM database
+    assert slicer_dicom_database_file("1.2.3") == ""
+
+    class Database:
+        def fileForInstance(self, uid):
+            return {"1.2.3": "/db/dicom/1.2.3.dcm"}.get(uid, "")
+
+    monkeypatch.setattr(slicer, "dicomDatabase", Database(), raising=False)
+    assert slicer_dicom_database_file("1.2.3") == "/db/dicom/1.2.3.dcm" and slicer_dicom_database_file("9") == ""

@@ -13,6 +13,8 @@ import shutil
 from pathlib import Path
 from typing import Callable, Sequence
 
+import slicer
+
 from ..errors import InputError
 from ..io import Volume
 from .volume_nodes import volume_from_node
@@ -21,6 +23,12 @@ INSTANCE_UIDS_ATTRIBUTE = "DICOM.instanceUIDs"
 
 FileLookup = Callable[[str], str]
 """SOP Instance UID -> file path ("" when the database does not know the instance)."""
+
+
+def slicer_dicom_database_file(uid: str) -> str:
+    """The file of a DICOM instance in Slicer's DICOM database ("" when unknown, or without a database)."""
+    database = getattr(slicer, "dicomDatabase", None)
+    return database.fileForInstance(uid) if database is not None else ""
 
 
 def instance_uids(volume_node) -> list[str]:
