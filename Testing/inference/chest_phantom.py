@@ -21,6 +21,7 @@ LEFT_LUNG = CENTER + [60.0, 0.0, 0.0]
 RIGHT_LUNG = CENTER - [60.0, 0.0, 0.0]
 NODULE = LEFT_LUNG + [10.0, -10.0, 10.0]
 OUTSIDE_BLOB = CENTER + [0.0, 80.0, 0.0]
+SKIN_RIM_HU = -700.0
 
 
 def rotation(degrees_z: float, degrees_x: float) -> np.ndarray:
@@ -37,8 +38,14 @@ def chest_phantom(
     extent_mm=(320.0, 240.0, 200.0),
     direction: Optional[np.ndarray] = None,
     outside_blob: bool = False,
+    skin_rim: bool = False,
+    lung_bridge: bool = False,
 ) -> Volume:
-    """The phantom on a grid with ``spacing`` and ``direction`` centred on the patient."""
+    """The phantom on a grid with ``spacing`` and ``direction`` centred on the patient.
+
+    ``skin_rim`` adds a 5 mm shell of -700 HU around the body (partial volume at the skin);
+    ``lung_bridge`` joins the lungs across the midline (like the anterior junction).
+    """
     direction = np.eye(3) if direction is None else np.asarray(direction, dtype=float)
     spacing = np.asarray(spacing, dtype=float)
     size = np.maximum(2, np.round(np.asarray(extent_mm) / spacing).astype(int))
@@ -51,9 +58,14 @@ def chest_phantom(
         return (((points - center) / np.asarray(radii)) ** 2).sum(axis=-1) <= 1.0
 
     hu = np.full(points.shape[:3], -1024.0, dtype=np.float32)
+    if skin_rim:
+        hu[inside(CENTER, (145.0, 105.0, 95.0))] = SKIN_RIM_HU
     hu[inside(CENTER, (140.0, 100.0, 90.0))] = 0.0
     hu[inside(LEFT_LUNG, (45.0, 60.0, 70.0))] = -850.0
     hu[inside(RIGHT_LUNG, (45.0, 60.0, 70.0))] = -850.0
+    if lung_bridge:
+        bridge = (np.abs(points[..., 0]) < 30.0) & (np.abs(points[..., 1] + 20.0) < 8.0) & (np.abs(points[..., 2]) < 20.0)
+        hu[bridge] = -850.0
     hu[inside(NODULE, (12.0, 12.0, 12.0))] = 200.0
     if outside_blob:
         hu[inside(OUTSIDE_BLOB, (10.0, 10.0, 10.0))] = 200.0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from chest_phantom import LEFT_LUNG, NODULE, RIGHT_LUNG, ThresholdNet, chest_phantom, rotation
+from chest_phantom import LEFT_LUNG, NODULE, RIGHT_LUNG, SKIN_RIM_HU, ThresholdNet, chest_phantom, rotation
 from MedSegAILib.errors import Cancelled, InputError
 from MedSegAILib.inference.engine import segment_volume
 from MedSegAILib.io import Volume
@@ -98,6 +98,17 @@ def test_dense_blob_outside_the_lungs_is_not_a_nodule(stand_in):
     result = segment_volume(chest_phantom(outside_blob=True), stand_in)
     nodule = result.labels.array == NODULE_LABEL
     assert np.linalg.norm(centroid_lps(result.labels, nodule) - NODULE) < 5.0
+
+
+def test_lungs_joined_at_the_midline_are_split_and_skin_partial_volume_is_not_lung(stand_in):
+    volume = chest_phantom(skin_rim=True, lung_bridge=True)
+    labels = segment_volume(volume, stand_in).labels.array
+
+    assert not np.isin(labels[volume.array == SKIN_RIM_HU], (LEFT, RIGHT)).any()
+    lung_voxels = np.count_nonzero(np.isin(labels, (LEFT, RIGHT)))
+    assert abs(lung_voxels - np.count_nonzero(volume.array == -850.0)) / lung_voxels < 0.05
+    assert np.linalg.norm(centroid_lps(volume, labels == LEFT) - LEFT_LUNG) < 8.0
+    assert np.linalg.norm(centroid_lps(volume, labels == RIGHT) - RIGHT_LUNG) < 8.0
 
 
 def test_progress_is_monotonic_and_reports_each_window(random_model):

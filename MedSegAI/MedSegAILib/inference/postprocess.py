@@ -6,6 +6,9 @@ patient coordinates (LPS: larger x is the patient's left), never by array index.
 
 Clean-up, where anatomy says so:
 
+- lungs lie inside the chest wall: lung voxels within :data:`EXTERIOR_MARGIN_MM` of the air
+  outside the body (per axial slice, the air below -500 HU connected to the slice's edge)
+  are dropped, e.g. partial-volume voxels along the skin;
 - lungs: the two largest lung components (an island smaller than
   :data:`MIN_LUNG_FRACTION` of the largest is dropped); a component lying mostly on one
   side of the body midline is assigned whole to that side, one that straddles it (lungs
@@ -34,6 +37,8 @@ SPLIT_LUNG = "split lung"
 MIN_LUNG_FRACTION = 0.05
 MIN_NODULE_DIAMETER_MM = 3.0
 STRADDLE_FRACTION = 0.2
+EXTERIOR_MARGIN_MM = 4.0
+BODY_THRESHOLD_HU = -500.0
 LUNG_NAMES = ("left lung", "right lung")
 LARGEST_COMPONENT_ONLY = ("left lung", "right lung", "airway", "trachea")
 
@@ -94,7 +99,8 @@ def postprocess(probabilities: np.ndarray, grid: Volume, card: ModelCard, midlin
     by_name = {label.name.lower(): label.value for label in card.labels}
     for raw_class, target in enumerate(targets):
         if target == SPLIT_LUNG:
-            _assign_lungs(raw == raw_class, labels, grid, midline_x, by_name["left lung"], by_name["right lung"])
+            lung = (raw == raw_class) & ~near_exterior_air(grid.array, grid.spacing)
+            _assign_lungs(lung, labels, grid, midline_x, by_name["left lung"], by_name["right lung"])
     names_by_value = {value: name for name, value in by_name.items()}
     for raw_class, target in enumerate(targets):
         if target == SPLIT_LUNG or target == 0:
@@ -110,6 +116,22 @@ def postprocess(probabilities: np.ndarray, grid: Volume, card: ModelCard, midlin
         keep = nodules_in_lung(labels == nodule, np.isin(labels, lung_values), grid.spacing)
         labels[(labels == nodule) & ~keep] = 0
     return labels
+
+
+def near_exterior_air(hu: np.ndarray, spacing: tuple[float, float, float], margin_mm: float = EXTERIOR_MARGIN_MM) -> np.ndarray:
+    """Voxels within ``margin_mm`` (in-plane) of the air outside the body.
+
+    Exterior air is, per axial slice, the air (below -500 HU) connected to the slice's edge;
+    lungs never touch it, because the chest wall encloses them in every axial slice.
+    """
+    air = hu < BODY_THRESHOLD_HU
+    in_plane = np.zeros((3, 3, 3), dtype=bool)
+    in_plane[1] = True
+    components, _ = ndimage.label(air, structure=in_plane)
+    edges = np.concatenate([components[:, 0, :].ravel(), components[:, -1, :].ravel(), components[:, :, 0].ravel(), components[:, :, -1].ravel()])
+    exterior = np.isin(components, np.unique(edges[edges > 0]))
+    steps = max(1, round(margin_mm / min(spacing[0], spacing[1])))
+    return ndimage.binary_dilation(exterior, structure=in_plane, iterations=steps)
 
 
 def largest_components(mask: np.ndarray, count: int, min_fraction: float = 0.0) -> np.ndarray:
