@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .maps import softmax
+
 DEFAULT_CHUNK_VOXELS = 65536
 
 
@@ -62,8 +64,7 @@ class FactorisedDropoutHead:
             features: ``(C, d, h, w)`` float32 with ``halo`` voxels of context on each side.
 
         Returns:
-            ``(N, d - 2*halo, h - 2*halo, w - 2*halo, K)`` logits (classes last, so that
-            per-voxel reductions run over contiguous memory).
+            ``(N, K, d - 2*halo, h - 2*halo, w - 2*halo)`` logits.
         """
         conv = self.conv
         partial = F.conv3d(features[None], self.block_weight, None, 1, 0, conv.dilation)[0]
@@ -77,10 +78,10 @@ class FactorisedDropoutHead:
         hidden = self.activation(hidden)
         weight = self.last.weight.detach().reshape(self.last.out_channels, out_channels)
         per_sample = weight[None] * self.masks_second.to(weight.device)[:, None, :]
-        logits = torch.bmm(hidden.transpose(1, 2), per_sample.transpose(1, 2))
+        logits = torch.bmm(per_sample, hidden)
         if self.last.bias is not None:
-            logits = logits + self.last.bias.detach()
-        return logits.reshape((logits.shape[0],) + tuple(spatial) + (logits.shape[2],))
+            logits = logits + self.last.bias.detach().reshape(1, -1, 1)
+        return logits.reshape((logits.shape[0], logits.shape[1]) + tuple(spatial))
 
 
 class BatchedDropoutHead:
@@ -114,7 +115,7 @@ class BatchedDropoutHead:
         h = self.halo
         if h:
             logits = logits[:, :, h:-h, h:-h, h:-h]
-        return logits.permute(0, 2, 3, 4, 1).contiguous()
+        return logits
 
 
 def is_factorisable(head: nn.Module) -> bool:
@@ -186,9 +187,9 @@ def sample_probabilities(
     device: torch.device,
     temperature: Optional[float] = None,
 ) -> torch.Tensor:
-    """Softmax of every sample on ``chunk``: ``(N, d, h, w, K)`` float32 on ``device``."""
+    """Softmax of every sample on ``chunk``: ``(N, K, d, h, w)`` float32 on ``device``."""
     with torch.inference_mode():
         logits = sampler(features_with_halo(features, chunk, sampler.halo, device))
         if temperature is not None:
             logits = logits / temperature
-        return torch.softmax(logits.float(), dim=-1)
+        return softmax(logits.float(), dim=1)

@@ -148,7 +148,7 @@ def estimate_uncertainty(
                 out.entropy[chunk] = maps.entropy.cpu().numpy()
                 out.mutual_information[chunk] = maps.mutual_information.cpu().numpy()
                 out.variance[chunk] = maps.variance.cpu().numpy()
-                out.mean_probabilities[(slice(None),) + chunk] = maps.mean.permute(3, 0, 1, 2).cpu().numpy().astype(np.float16)
+                out.mean_probabilities[(slice(None),) + chunk] = maps.mean.cpu().numpy().astype(np.float16)
                 _count_agreement(maps.votes, maps.predicted, chunk, regions or {}, territories, counts)
                 progress((index + 1) / len(chunks), f"uncertainty: chunk {index + 1}/{len(chunks)} ({samples} samples)")
     for key, (intersection, sample_size, reference_size) in counts.items():

@@ -13,12 +13,12 @@ Per region (computed on the model grid, where the maps are computed):
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
 from ..inference.engine import SegmentationResult
-from ..inference.postprocess import SPLIT_LUNG, class_targets
+from ..explain.targets import raw_class_by_label
 from ..models.card import ModelCard
 from .mc_dropout import AgreementRegion, UncertaintyResult
 from .review import ENTROPY_THRESHOLD_NATS, REVIEW_RULE, needs_review
@@ -26,14 +26,7 @@ from .review import ENTROPY_THRESHOLD_NATS, REVIEW_RULE, needs_review
 
 def segment_regions(result: SegmentationResult, card: ModelCard) -> dict[int, AgreementRegion]:
     """One agreement region per output segment: its mask on the model grid and raw class."""
-    targets = class_targets(card)
-    raw_of_value: dict[int, int] = {}
-    for raw_class, target in enumerate(targets):
-        if target == SPLIT_LUNG:
-            for name in ("left lung", "right lung"):
-                raw_of_value[card.label(name).value] = raw_class
-        elif target != 0:
-            raw_of_value[int(target)] = raw_class
+    raw_of_value = raw_class_by_label(card)
     return {label.value: AgreementRegion(raw_of_value[label.value], result.model_labels == label.value)
             for label in card.labels if label.value in raw_of_value}
 
@@ -82,3 +75,10 @@ def uncertainty_json(uncertainty: UncertaintyResult, result: SegmentationResult,
         "needs_review": any(segment["needs_review"] for segment in segments),
         "segments": segments,
     }
+
+
+def findings_uncertainty(uncertainty: UncertaintyResult, masks: Sequence[np.ndarray], voxel_mm3: float) -> list[dict[str, Any]]:
+    """The ``"uncertainty"`` of each finding (its component on the model grid), in id order;
+    agreement keys are ``("finding", id)``."""
+    return [region_summary(uncertainty, mask, ("finding", finding_id), voxel_mm3)
+            for finding_id, mask in enumerate(masks, start=1)]
