@@ -1,6 +1,6 @@
 """Train the built-in chest CT model (seeded, resumable from nothing but ../shared/data).
 
-    python -m MedSegAILib.training.train --out runs/chest_ct --seed 0 --minutes 60
+    python -m MedSegAILib.training.train --out runs/chest_ct --seed 0 --minutes 40
 
 Prepares (and caches under ``.cache/training``) the training cases of
 :mod:`.datasets`, then trains :class:`~MedSegAILib.models.networks.ChestUNet3D` on
@@ -30,6 +30,7 @@ from ..models.networks import build_network
 from ..models.normalization import normalize_intensity
 from .augment import AugmentOptions, sample_patch
 from .card_builder import NETWORK_KWARGS, NETWORK_NAME, NORMALIZATION, write_model_folder
+from .corrections import load_correction_cases
 from .datasets import IGNORE, Case, load_training_cases
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -100,10 +101,10 @@ def seed_everything(seed: int) -> np.random.Generator:
 def train(
     out: Path,
     seed: int = 0,
-    minutes: float = 60.0,
+    minutes: float = 40.0,
     max_steps: int = 100000,
     batch: int = 2,
-    patch: Sequence[int] = (72, 72, 72),
+    patch: Sequence[int] = (80, 80, 80),
     lr: float = 2e-3,
     spacing: Sequence[float] = (2.0, 2.0, 2.0),
     data_dir: Path = DEFAULT_DATA,
@@ -113,6 +114,7 @@ def train(
     checkpoint_minutes: float = 10.0,
     command: Optional[str] = None,
     init: Optional[Path] = None,
+    corrections: Optional[Path] = None,
 ) -> Path:
     """Train and write the model folder ``out``; returns ``out``.
 
@@ -126,6 +128,8 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     log = open(out / "train_log.jsonl", "a")
     cases = load_training_cases(data_dir, spacing, cache_dir, progress=lambda f, m: print(f"[{int(100 * f):3d}%] {m}", flush=True))
+    if corrections is not None:  # corrected masks (`medsegai corrections export`) as extra cases
+        cases += load_correction_cases(corrections, spacing)
     network = build_network(NETWORK_NAME, **NETWORK_KWARGS)
     if init is not None:
         network.load_state_dict({k: v.float() for k, v in load_file(str(init)).items()})
@@ -167,10 +171,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m MedSegAILib.training.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, type=Path, help="model folder to write")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--minutes", type=float, default=60.0, help="wall-time budget (default 60)")
+    parser.add_argument("--minutes", type=float, default=40.0, help="wall-time budget (default 40)")
     parser.add_argument("--max-steps", type=int, default=100000)
     parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--patch", type=int, nargs=3, default=(72, 72, 72), metavar=("Z", "Y", "X"))
+    parser.add_argument("--patch", type=int, nargs=3, default=(80, 80, 80), metavar=("Z", "Y", "X"))
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--spacing", type=float, nargs=3, default=(2.0, 2.0, 2.0), metavar=("X", "Y", "Z"))
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder (default ../shared/data)")
@@ -179,11 +183,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--checkpoint-minutes", type=float, default=10.0)
     parser.add_argument("--init", type=Path, default=None, help="start from these weights (safetensors state_dict)")
+    parser.add_argument("--corrections", type=Path, default=None, metavar="DIR",
+                        help="also train on the corrected cases of DIR (written by `medsegai corrections export`)")
     args = parser.parse_args(argv)
     train(
         args.out, seed=args.seed, minutes=args.minutes, max_steps=args.max_steps, batch=args.batch, patch=args.patch,
         lr=args.lr, spacing=args.spacing, data_dir=args.data, cache_dir=args.cache, device=args.device,
-        threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init,
+        threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init, corrections=args.corrections,
         command="python -m MedSegAILib.training.train " + " ".join(sys.argv[1:] if argv is None else argv),
     )
     return 0
