@@ -81,14 +81,27 @@ def ct_node(scene, ct_grid):
     return node
 
 
-@pytest.fixture
-def dicom_ct(scene, shared_data):
-    """ct-3slice loaded as Slicer's DICOM module leaves it: a volume node with DICOM.instanceUIDs,
-    and the database lookup for its files."""
-    volume = read_volume(shared_data("dicom_seg/ct-3slice"))
+def _dicom_volume_node(scene, folder: Path, name: str):
+    volume = read_volume(folder)
     files = [Path(name) for name in volume.metadata["files"]]
-    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "3 slices")
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
     set_node_geometry(node, volume)
     database = {uid: str(path) for uid, path in zip(volume.metadata["sop_instance_uids"], files)}
     node.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, " ".join(database))
     return node, database.get, files, volume
+
+
+@pytest.fixture
+def dicom_volume_node(scene):
+    """``dicom_volume_node(folder, name)``: a DICOM series as Slicer's DICOM module leaves it, a
+    volume node with ``DICOM.instanceUIDs``, plus the database lookup (SOP Instance UID -> file).
+
+    Returns ``(node, lookup, files, volume)``; ``volume`` is the series as the engine reads it.
+    """
+    return lambda folder, name: _dicom_volume_node(scene, folder, name)
+
+
+@pytest.fixture
+def dicom_ct(dicom_volume_node, shared_data):
+    """ct-3slice (the CT of dicom_seg/liver.dcm) loaded from DICOM; see :func:`dicom_volume_node`."""
+    return dicom_volume_node(shared_data("dicom_seg/ct-3slice"), "3 slices")

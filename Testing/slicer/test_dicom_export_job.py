@@ -1,0 +1,144 @@
+"""The panel's DICOM export through the real engine command: the job's command line runs
+`medsegai segment|detect` (in process, with the density stand-in network of
+Testing/detection at the CT's own 4 mm spacing, so no weights are needed) on the node's own
+DICOM series; the SEG/SR land in the chosen folder and reference that series; "Load DICOM SEG"
+brings the SEG back onto the volume with the engine's names and voxels.
+"""
+
+from __future__ import annotations
+
+import highdicom as hd
+import numpy as np
+import pytest
+import torch
+
+slicer = pytest.importorskip("slicer")
+vtk = pytest.importorskip("vtk")
+
+from detection.fake_model import WINDOW, DensityNetwork  # noqa: E402
+from MedSegAILib.cli import detect as detect_cli  # noqa: E402
+from MedSegAILib.cli import segment as segment_cli  # noqa: E402
+from MedSegAILib.cli.main import main  # noqa: E402
+from MedSegAILib.models.card import parse_model_card  # noqa: E402
+from MedSegAILib.models.registry import LoadedModel  # noqa: E402
+from MedSegAILib.models.terminology import TERMINOLOGY  # noqa: E402
+from MedSegAILib.slicer.dicom_seg_import import import_dicom_seg_onto_volume  # noqa: E402
+from MedSegAIModule.jobs import JobController  # noqa: E402
+from MedSegAIModule.parameters import Settings  # noqa: E402
+from MedSegAIModule.process_runner import FAILED, SUCCEEDED, JobResult  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:The string .* is unlikely to represent the intended person name")
+
+
+class InProcessEngine:
+    """A runner that runs the job's `python -m MedSegAILib ...` command line with the engine's own `main`."""
+
+    def __init__(self):
+        self.argv, self.result = None, None
+
+    def start(self, argv, env=None):
+        assert list(argv[1:3]) == ["-m", "MedSegAILib"]
+        self.argv = list(argv)
+        code = main(self.argv[3:] + ["--quiet", "--threads", "1"])
+        self.result = JobResult(SUCCEEDED if code == 0 else FAILED, code, "Done." if code == 0 else f"exit {code}")
+
+    def poll(self):
+        return []
+
+    def cancel(self):
+        pass
+
+
+class View:
+    def __init__(self):
+        self.status, self.errors = [], []
+
+    def set_busy(self, busy):
+        pass
+
+    def show_progress(self, fraction, message):
+        pass
+
+    def show_status(self, message):
+        self.status.append(message)
+
+    def show_error(self, message):
+        self.errors.append(message)
+
+
+@pytest.fixture
+def stand_in_model(monkeypatch):
+    labels = [{"value": value, "name": name, "color": [200, 40 * value, 100], "terminology": TERMINOLOGY[name]}
+              for value, name in ((1, "left lung"), (2, "right lung"), (3, "lung nodule"))]
+    card = parse_model_card({
+        "name": "density-test", "version": "0", "task": "segmentation", "labels": labels,
+        "input": {"spacing": [4.0, 4.0, 4.0], "normalization": WINDOW, "patch_size": [32, 32, 32]},
+        "network": {"name": "DensityNetwork", "output_classes": ["background", "lung", "lung nodule"]},
+        "weights": {"file": "none", "sha256": "0" * 64}, "training": {}, "metrics": {}, "limits": [],
+    })
+    model = LoadedModel(card=card, network=DensityNetwork().eval(), device=torch.device("cpu"))
+    for command in (segment_cli, detect_cli):
+        monkeypatch.setattr(command, "resolve_model", lambda name: card)
+        monkeypatch.setattr(command, "load_model", lambda card, device: model)
+    return model
+
+
+@pytest.fixture
+def ct64_from_dicom(dicom_volume_node, shared_data):
+    return dicom_volume_node(shared_data("cip_lung_ct/ct-64Dicom"), "ct-64")
+
+
+def segment_voxels(segmentation_node, volume_node) -> np.ndarray:
+    """The segmentation as a label map on the volume's grid (value = segment index + 1)."""
+    labelmap, segment_ids = volume_node.GetScene().AddNewNodeByClass("vtkMRMLLabelMapVolumeNode"), vtk.vtkStringArray()
+    segmentation_node.GetSegmentation().GetSegmentIDs(segment_ids)
+    slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(segmentation_node, segment_ids, labelmap, volume_node)
+    return slicer.util.arrayFromVolume(labelmap).copy()
+
+
+def test_segment_with_dicom_export_writes_a_seg_of_the_series_that_loads_back_onto_the_volume(ct64_from_dicom, stand_in_model, tmp_path):
+    node, lookup, _, volume = ct64_from_dicom
+    view, loaded = View(), []
+    controller = JobController(InProcessEngine(), view, python="python", env={}, file_for_instance=lookup)
+
+    controller.segment(node, Settings(device="cpu", dicom_export=True, dicom_folder=str(tmp_path / "dicom")), loaded.append)
+    assert not controller.poll()
+
+    assert view.errors == [] and view.status == [f"Segmentation done; DICOM written to {tmp_path / 'dicom'}."]
+    seg_path = tmp_path / "dicom" / "segmentation_seg.dcm"
+    seg = hd.seg.segread(seg_path)
+    assert str(seg.ReferencedSeriesSequence[0].SeriesInstanceUID) == volume.metadata["series_uid"]
+    engine_result = segment_voxels(loaded[0].segmentation, node)
+    assert engine_result.any()
+
+    reloaded = import_dicom_seg_onto_volume(seg_path, node, lookup)
+
+    segmentation = reloaded.GetSegmentation()
+    assert [segmentation.GetNthSegment(n).GetName() for n in range(segmentation.GetNumberOfSegments())] == \
+        [label.name for label in loaded[0].labels if (engine_result == label.value).any()]
+    by_name = {segmentation.GetNthSegment(n).GetName(): n + 1 for n in range(segmentation.GetNumberOfSegments())}
+    reloaded_voxels = segment_voxels(reloaded, node)
+    for label in loaded[0].labels:
+        if label.name in by_name:
+            np.testing.assert_array_equal(reloaded_voxels == by_name[label.name], engine_result == label.value)
+
+
+def test_detect_with_dicom_export_writes_the_findings_sr_and_seg(ct64_from_dicom, stand_in_model, tmp_path):
+    node, lookup, _, volume = ct64_from_dicom
+    view, loaded = View(), []
+    controller = JobController(InProcessEngine(), view, python="python", env={}, file_for_instance=lookup)
+
+    settings = Settings(device="cpu", threshold=0.0, dicom_export=True, dicom_folder=str(tmp_path / "dicom"))
+    controller.detect(node, settings, loaded.append)
+    assert not controller.poll()
+
+    assert view.errors == [] and loaded[0].findings
+    report = hd.sr.srread(tmp_path / "dicom" / "findings_sr.dcm")
+    groups = report.content.get_volumetric_roi_measurement_groups()
+    assert [g.tracking_identifier for g in groups] == [f"finding {f.id}" for f in loaded[0].findings]
+    for group, finding in zip(groups, loaded[0].findings):  # the SR's LPS centre is the markup's RAS point
+        x, y, z = group.roi[0].value.ravel()
+        np.testing.assert_allclose((-x, -y, z), finding.center_ras, atol=0.01)
+    assert (tmp_path / "dicom" / "nodules_seg.dcm").is_file()
+    evidence = report.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence
+    assert volume.metadata["series_uid"] in {str(series.SeriesInstanceUID) for series in evidence}
