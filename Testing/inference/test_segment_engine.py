@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from chest_phantom import LEFT_LUNG, NODULE, RIGHT_LUNG, SKIN_RIM_HU, ThresholdNet, chest_phantom, rotation
-from MedSegAILib.errors import Cancelled, InputError
+from MedSegAILib.errors import Cancelled, InputError, MedSegAIError
 from MedSegAILib.inference.engine import segment_volume
 from MedSegAILib.io import Volume
 from MedSegAILib.models.registry import LoadedModel
@@ -132,6 +132,12 @@ def test_cancellation_stops_between_windows(random_model):
     with pytest.raises(Cancelled):
         segment_volume(chest_phantom(), random_model, progress=progress, cancel=token, max_tile_voxels=48**3)
     assert len(windows) == 1
+
+
+def test_features_are_refused_for_a_network_without_the_features_head_split(random_model):
+    plain = LoadedModel(card=random_model.card, network=torch.nn.Conv3d(1, 4, 1).eval(), device=torch.device("cpu"))
+    with pytest.raises(MedSegAIError, match="does not split into features"):
+        segment_volume(chest_phantom(), plain, keep_features=True)
 
 
 def test_a_volume_smaller_than_the_network_needs_is_refused(random_model):

@@ -29,6 +29,7 @@ from typing import Optional
 import numpy as np
 import SimpleITK as sitk
 
+from ..errors import MedSegAIError
 from ..io.volume import Volume
 from ..models.registry import LoadedModel
 from ..progress import CancelToken, ProgressCallback, check_cancelled, no_progress, sub_progress
@@ -102,11 +103,17 @@ def segment_volume(
 
     Raises:
         InputError: the volume is too small, or the card asks for what the model lacks.
+        MedSegAIError: ``keep_features`` for a network without ``features()``/``head()``.
         Cancelled: ``cancel`` was set.
     """
     progress = progress or no_progress
     card, network = model.card, model.network
     divisor = int(getattr(network, "divisor", 1))
+    if keep_features and not (hasattr(network, "features") and hasattr(network, "head")):
+        raise MedSegAIError(
+            f"model {card.name!r} does not split into features() and head(), so its decoder features "
+            "cannot be kept (uncertainty and Grad-CAM need them); use a MedSegAI network"
+        )
     timings: dict[str, float] = {}
 
     check_cancelled(cancel)
