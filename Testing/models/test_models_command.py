@@ -39,3 +39,15 @@ def test_show_describes_one_model(tmp_path, capsys):
 def test_show_unknown_model_exits_2(capsys):
     assert main(["models", "show", "no_such_model"]) == 2
     assert "no such model" in capsys.readouterr().err
+
+
+def test_list_skips_a_broken_model_with_a_warning(tmp_path, monkeypatch, capsys):
+    write_test_model(tmp_path / "user" / "good", name="good_model")
+    broken = tmp_path / "user" / "broken"
+    broken.mkdir()
+    (broken / "model_card.json").write_text("{not json")
+    monkeypatch.setenv("MEDSEGAI_MODELS", str(tmp_path / "user"))
+    assert main(["models", "list", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "good_model" in [entry["name"] for entry in json.loads(captured.out)["models"]]
+    assert "warning: skipped" in captured.err and "not valid JSON" in captured.err

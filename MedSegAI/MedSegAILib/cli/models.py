@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from ..models.card import ModelCard
@@ -30,7 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Dispatch `models list` / `models show`; returns the exit code."""
     if args.models_command == "list":
-        summaries = [model_summary(card) for card in installed_models()]
+        problems: list[str] = []
+        summaries = [model_summary(card) for card in installed_models(problems)]
+        for problem in problems:
+            print(f"medsegai: warning: skipped {problem}", file=sys.stderr)
         if args.json:
             print(json.dumps({"models": summaries}, indent=2))
         else:

@@ -63,18 +63,27 @@ def model_search_dirs() -> tuple[Path, ...]:
     return (BUILTIN_DIR, user_models_dir())
 
 
-def installed_models() -> list[ModelCard]:
+def installed_models(problems: Optional[list[str]] = None) -> list[ModelCard]:
     """The cards of all installed models (first one wins on a name clash), sorted by name.
 
+    Args:
+        problems: if given, a broken model folder is skipped and its message appended here.
+
     Raises:
-        InputError: an installed model's card is broken (the message names it).
+        InputError: an installed model's card is broken and ``problems`` is ``None``.
     """
     cards: dict[str, ModelCard] = {}
     for root in model_search_dirs():
         if not root.is_dir():
             continue
         for folder in sorted(p for p in root.iterdir() if (p / CARD_FILE).is_file()):
-            card = load_model_card(folder)
+            try:
+                card = load_model_card(folder)
+            except InputError as error:
+                if problems is None:
+                    raise
+                problems.append(str(error))
+                continue
             cards.setdefault(card.name, card)
     return sorted(cards.values(), key=lambda card: card.name)
 
@@ -95,14 +104,16 @@ def resolve_model(name_or_path: Optional[str] = None) -> ModelCard:
         return load_model_card(path.parent)
     if path.is_dir():
         return load_model_card(path)
-    cards = installed_models()
+    problems: list[str] = []
+    cards = installed_models(problems)
     for card in cards:
         if card.name == wanted:
             return card
     available = ", ".join(card.name for card in cards) or "none"
+    broken = f"; {len(problems)} installed model folder(s) have broken cards: {'; '.join(problems)}" if problems else ""
     raise InputError(
         f"{wanted}: no such model or model folder; installed models: {available} "
-        "(see `medsegai models list`), or give the path of a folder holding model_card.json"
+        f"(see `medsegai models list`), or give the path of a folder holding model_card.json{broken}"
     )
 
 
