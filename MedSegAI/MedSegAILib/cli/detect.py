@@ -20,12 +20,16 @@ import time
 from ..detection.detector import DEFAULT_THRESHOLD
 from ..detection.pipeline import segment_and_detect
 from ..dicom_out.commands import add_dicom_out_argument, check_dicom_out, write_findings_dicom
-from ..errors import InputError, NotAvailableYet
+from ..errors import InputError
+from ..explain.commands import add_gradcam_layer_argument, write_findings_gradcam
+from ..explain.targets import findings_on_model_grid
 from ..inference.device import DEFAULT_CPU_THREADS, select_device
 from ..inference.run_record import build_run_record
 from ..io import OutputDir, read_volume, write_label_map
 from ..io.atomic import write_json
 from ..models.registry import load_model, resolve_model
+from ..progress import sub_progress
+from ..uncertainty.commands import add_finding_uncertainty, check_model_supports, check_samples, finding_uncertainties
 from .common import add_input_arguments, add_output_argument, add_run_arguments, progress_for
 
 
@@ -46,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="N Monte-Carlo dropout samples; adds an uncertainty to each finding (0 = off, the default)",
     )
     parser.add_argument("--gradcam", action="store_true", help="write gradcam_nodules.nii.gz, one Grad-CAM map for all findings")
+    add_gradcam_layer_argument(parser)
     parser.add_argument(
         "--threads", type=int, default=DEFAULT_CPU_THREADS, metavar="N",
         help=f"CPU threads for the network when it runs on the CPU (default: {DEFAULT_CPU_THREADS})",
@@ -64,15 +69,10 @@ def run(args: argparse.Namespace) -> int:
     timings["read"] = time.perf_counter() - started
     if not 0.0 <= args.threshold <= 1.0:
         raise InputError(f"--threshold {args.threshold}: must be a score between 0 and 1")
-    if args.uncertainty < 0:
-        raise InputError(f"--uncertainty {args.uncertainty}: must be 0 (off) or a number of samples")
+    check_samples(args.uncertainty)
     if args.threads < 1:
         raise InputError(f"--threads {args.threads}: must be at least 1")
     card = resolve_model(args.model)
-    if args.uncertainty > 0:
-        raise NotAvailableYet("--uncertainty is not available yet for detect: the Monte-Carlo uncertainty engine is still being built")
-    if args.gradcam:
-        raise NotAvailableYet("--gradcam is not available yet for detect: the Grad-CAM engine is still being built")
     check_dicom_out(args.dicom_out, volume)
     device = select_device(args.device)
 
@@ -81,13 +81,33 @@ def run(args: argparse.Namespace) -> int:
         progress(0.0, f"load: model {card.name} {card.version} on {device}")
         model = load_model(card, device)
         timings["load"] = time.perf_counter() - stage
+        if args.uncertainty:
+            check_model_supports(model)
+        detection_end = 0.8 if args.uncertainty or args.gradcam else 1.0
         segmentation, detection = segment_and_detect(
-            volume, model, threshold=args.threshold, progress=progress, fast=args.fast, threads=args.threads
+            volume, model, threshold=args.threshold, progress=sub_progress(progress, 0.0, detection_end), fast=args.fast,
+            threads=args.threads, keep_features=bool(args.uncertainty or args.gradcam),
         )
         timings.update(segmentation.timings)
+        centers = [finding.to_json()["center"] for finding in detection.findings]
+        explain_record = {}
+        uncertainties = None
+        if args.uncertainty:
+            stage = time.perf_counter()
+            masks = findings_on_model_grid(segmentation, detection.labels, centers)
+            uncertainties = finding_uncertainties(segmentation, model, masks, args.uncertainty, args.threads,
+                                                  sub_progress(progress, detection_end, 0.95 if args.gradcam else 1.0))
+            timings["uncertainty"] = time.perf_counter() - stage
+            explain_record["uncertainty_samples"] = args.uncertainty
+        if args.gradcam:
+            stage = time.perf_counter()
+            progress(0.95 if args.uncertainty else detection_end, "gradcam: findings")
+            explain_record["gradcam"] = write_findings_gradcam(out, segmentation, model, volume, detection.labels, centers,
+                                                               args.gradcam_layer, args.fast, args.threads)
+            timings["gradcam"] = time.perf_counter() - stage
 
         stage = time.perf_counter()
-        write_json(out.path("findings.json"), detection.findings_json())
+        write_json(out.path("findings.json"), add_finding_uncertainty(detection.findings_json(), uncertainties))
         write_label_map(detection.labels, volume, out.path("nodules.nii.gz"))
         timings["write"] = time.perf_counter() - stage
         timings["total"] = time.perf_counter() - started
@@ -95,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             "detect", card, str(device), timings, input_path=str(args.input),
             options={"threshold": args.threshold, "fast": args.fast, "threads": args.threads,
                      "windows": segmentation.windows, "score": detection.scorer,
-                     "candidates": detection.candidates, "findings": len(detection.findings)},
+                     "candidates": detection.candidates, "findings": len(detection.findings), **explain_record},
         )
         write_json(out.path("run.json"), record)
         if args.dicom_out:

@@ -11,12 +11,15 @@ import time
 
 from ..dicom_out.commands import add_dicom_out_argument, check_dicom_out, write_segmentation_dicom
 from ..errors import InputError, NotAvailableYet
+from ..explain.commands import add_gradcam_layer_argument, write_segment_gradcams
 from ..inference.device import DEFAULT_CPU_THREADS, select_device
 from ..inference.engine import segment_volume
 from ..inference.run_record import build_run_record
 from ..io import OutputDir, read_volume, write_label_map
 from ..io.atomic import write_json
 from ..models.registry import load_model, resolve_model
+from ..progress import sub_progress
+from ..uncertainty.commands import check_model_supports, check_samples, write_segment_uncertainty
 from .common import add_input_arguments, add_output_argument, add_run_arguments, progress_for
 
 
@@ -34,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--gradcam", action="append", default=[], metavar="SEGMENT",
         help="write a Grad-CAM map for this segment (name or label value); may be repeated",
     )
+    add_gradcam_layer_argument(parser)
     parser.add_argument("--stl", action="store_true", help="also export a surface mesh per segment into meshes/")
     add_dicom_out_argument(parser, "the segmentation as a DICOM SEG (segmentation_seg.dcm)")
     parser.add_argument(
@@ -51,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     volume = read_volume(args.input, series_uid=args.series)
     timings["read"] = time.perf_counter() - started
-    if args.uncertainty < 0:
-        raise InputError(f"--uncertainty {args.uncertainty}: must be 0 (off) or a number of samples")
+    check_samples(args.uncertainty)
     if args.threads < 1:
         raise InputError(f"--threads {args.threads}: must be at least 1")
     card = resolve_model(args.model)
@@ -67,8 +70,25 @@ def run(args: argparse.Namespace) -> int:
         progress(0.0, f"load: model {card.name} {card.version} on {device}")
         model = load_model(card, device)
         timings["load"] = time.perf_counter() - stage
-        result = segment_volume(volume, model, fast=args.fast, progress=progress, threads=args.threads)
+        if args.uncertainty:
+            check_model_supports(model)
+        segmentation_end = 0.8 if args.uncertainty or args.gradcam else 1.0
+        result = segment_volume(volume, model, fast=args.fast, progress=sub_progress(progress, 0.0, segmentation_end),
+                                threads=args.threads, keep_features=bool(args.uncertainty or args.gradcam))
         timings.update(result.timings)
+        explain_record = {}
+        if args.uncertainty:
+            stage = time.perf_counter()
+            write_segment_uncertainty(out, result, model, volume, args.uncertainty, args.threads,
+                                      sub_progress(progress, segmentation_end, 0.95 if args.gradcam else 1.0))
+            timings["uncertainty"] = time.perf_counter() - stage
+            explain_record["uncertainty_samples"] = args.uncertainty
+        if args.gradcam:
+            stage = time.perf_counter()
+            progress(0.95 if args.uncertainty else segmentation_end, "gradcam: " + ", ".join(args.gradcam))
+            explain_record["gradcam"] = write_segment_gradcams(out, result, model, volume, args.gradcam, args.gradcam_layer,
+                                                               args.fast, args.threads)
+            timings["gradcam"] = time.perf_counter() - stage
 
         stage = time.perf_counter()
         write_label_map(result.labels.array, volume, out.path("segmentation.nii.gz"))
@@ -77,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         timings["total"] = time.perf_counter() - started
         record = build_run_record(
             "segment", card, str(device), timings, input_path=str(args.input),
-            options={"fast": args.fast, "threads": args.threads, "windows": result.windows},
+            options={"fast": args.fast, "threads": args.threads, "windows": result.windows, **explain_record},
         )
         write_json(out.path("run.json"), record)
         if args.dicom_out:
@@ -88,9 +108,5 @@ def run(args: argparse.Namespace) -> int:
 
 def _refuse_unbuilt_options(args: argparse.Namespace) -> None:
     """Options whose engines other issues build: refuse them clearly until they exist."""
-    if args.uncertainty > 0:
-        raise NotAvailableYet("--uncertainty is not available yet: the Monte-Carlo uncertainty engine is still being built")
-    if args.gradcam:
-        raise NotAvailableYet("--gradcam is not available yet: the Grad-CAM engine is still being built")
     if args.stl:
         raise NotAvailableYet("--stl is not available yet: the surface export engine is still being built")
