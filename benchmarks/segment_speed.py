@@ -14,7 +14,7 @@
    with its default settings (overlap 0.25, constant blending); seconds, the ratio, and the
    fraction of voxels whose argmax class agrees. Each timing is the best of --repeats runs,
    as wall seconds and as CPU seconds (the machine may be shared: CPU time is the steadier
-   figure, and wall time on an idle 2-core machine is about CPU time / 2).
+   figure; on an idle 2-core machine wall time lies between CPU time / 2 and CPU time).
 
 Uses the installed default model (`chest_ct`) or --model; without one it benchmarks a
 random-weight network with the built-in architecture and says so ("random weights").
