@@ -44,3 +44,20 @@ def _run_medsegai(*args: str, env: dict | None = None) -> subprocess.CompletedPr
     full_env = {k: v for k, v in os.environ.items() if k != "MEDSEGAI_DEBUG"}
     full_env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **(env or {}))
     return subprocess.run([sys.executable, "-m", "MedSegAILib", *args], capture_output=True, text=True, env=full_env, timeout=300)
+
+
+@pytest.fixture
+def mrml_scene():
+    """A real MRML scene (slicer-core) with Slicer's Segmentations logic, set as ``slicer.mrmlScene``."""
+    slicer = pytest.importorskip("slicer", reason="needs slicer-core (pip install slicer-core)")
+    scene = slicer.vtkMRMLScene()
+    previous = getattr(slicer, "mrmlScene", None)
+    slicer.mrmlScene = scene
+    logics = [slicer.vtkMRMLApplicationLogic(), slicer.vtkSlicerSegmentationsModuleLogic()]
+    for logic in logics:
+        logic.SetMRMLScene(scene)
+    yield scene
+    for logic in reversed(logics):
+        logic.SetMRMLScene(None)
+    scene.Clear(True)
+    slicer.mrmlScene = previous
