@@ -181,10 +181,12 @@ class MedSegAIPanel:
         try:
             node = import_dicom_seg_onto_volume(path, volume_node, slicer_dicom_database_file)
         except MedSegAIError as error:
-            self.show_error(str(error))
-            return
+            node, message = None, str(error)
         finally:
             qt.QApplication.restoreOverrideCursor()
+        if node is None:
+            self.show_error(message)
+            return
         self.segmentation_node = node
         self.show_status(f"Loaded {node.GetName()}: {node.GetSegmentation().GetNumberOfSegments()} segment(s).")
 
