@@ -13,6 +13,7 @@ import qt
 import slicer
 
 from MedSegAILib.errors import MedSegAIError
+from MedSegAILib.slicer.correction_export import remember_prediction, save_correction
 from MedSegAILib.slicer.dicom_source import instance_uids, slicer_dicom_database_file
 from MedSegAILib.slicer.findings_nodes import Finding
 from MedSegAILib.slicer.outputs import DetectOutputs, SegmentOutputs
@@ -51,6 +52,7 @@ class MedSegAIPanel:
         ui.detectButton.connect("clicked()", self.on_detect)
         ui.explainButton.connect("clicked()", self.on_explain)
         ui.exportButton.connect("clicked()", self.on_export)
+        ui.saveCorrectionButton.connect("clicked()", self.on_save_correction)
         ui.loadDicomSegButton.connect("clicked()", self.on_load_dicom_seg)
         ui.inputVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self._show_dicom_availability)
         ui.findingsTable.connect("cellClicked(int,int)", self.on_finding_clicked)
@@ -165,6 +167,18 @@ class MedSegAIPanel:
                                lambda folder: self.show_status(f"Surfaces written to {folder}."))
         self.timer.start()
 
+    def on_save_correction(self) -> None:
+        """Store the (edited) segmentation and its CT as training data, with its changes vs the prediction."""
+        if self.segmentation_node is None:
+            self.show_error("Segment first, then correct the segmentation in Segment Editor before saving it.")
+            return
+        try:
+            case = save_correction(self.segmentation_node, self._reference_volume(self.segmentation_node))
+        except MedSegAIError as error:
+            self.show_error(str(error))
+            return
+        self.show_status(f"Correction saved for training: {case.folder}")
+
     def on_load_dicom_seg(self) -> None:
         """Load a DICOM SEG made on the input volume's DICOM series as a segmentation node."""
         volume_node = self.ui.inputVolumeSelector.currentNode()
@@ -190,6 +204,11 @@ class MedSegAIPanel:
         self.segmentation_node = node
         self.show_status(f"Loaded {node.GetName()}: {node.GetSegmentation().GetNumberOfSegments()} segment(s).")
 
+    def _reference_volume(self, segmentation_node: Any) -> Any:
+        """The volume a segmentation was made on (its reference geometry), else the input volume."""
+        role = slicer.vtkMRMLSegmentationNode.GetReferenceImageGeometryReferenceRole()
+        return segmentation_node.GetNodeReference(role) or self.ui.inputVolumeSelector.currentNode()
+
     def _poll(self) -> None:
         if not self.controller.poll():
             self.timer.stop()
@@ -197,6 +216,8 @@ class MedSegAIPanel:
     # -- results -----------------------------------------------------------------
     def _show_segmentation(self, outputs: SegmentOutputs) -> None:
         self.segmentation_node = outputs.segmentation
+        remember_prediction(outputs.segmentation, self._reference_volume(outputs.segmentation),
+                            {"name": self.settings().model or DEFAULT_MODEL_TEXT})
         self.maps.update(outputs.gradcam)
         self.entropy_node = outputs.entropy or self.entropy_node
         self.ui.flaggedList.clear()
