@@ -26,12 +26,14 @@ class AugmentOptions:
     flip: bool = True
     slice_thickness_mm: tuple[float, float] = (1.0, 5.0)
     p_thickness: float = 0.4
+    pixel_size_mm: tuple[float, float] = (2.0, 5.0)
+    p_pixel: float = 0.3
     noise_sd_hu: tuple[float, float] = (0.0, 40.0)
     contrast: tuple[float, float] = (0.9, 1.1)
     brightness_hu: tuple[float, float] = (-40.0, 40.0)
     p_blur: float = 0.2
-    lung_density_shift_hu: tuple[float, float] = (-130.0, 150.0)
-    p_lung_density: float = 0.6
+    lung_density_shift_hu: tuple[float, float] = (-150.0, 150.0)
+    p_lung_density: float = 0.7
     p_nodules: float = 0.6
     max_nodules: int = 3
 
@@ -101,18 +103,27 @@ def sample_patch(case: Case, patch: Sequence[int], rng: np.random.Generator, opt
 
 
 def _slice_thickness(hu: np.ndarray, spacing: Sequence[float], rng: np.random.Generator, options: AugmentOptions) -> np.ndarray:
-    """Simulate a scan reconstructed with thicker slices: blur and resample along z and back."""
-    if rng.uniform() >= options.p_thickness:
-        return hu
-    thickness = rng.uniform(*options.slice_thickness_mm)
-    factor = spacing[2] / thickness
+    """Simulate thicker slices (along z) and, independently, coarser pixels (in-plane)."""
+    if rng.uniform() < options.p_thickness:
+        hu = _coarser(hu, (0,), spacing[2], rng.uniform(*options.slice_thickness_mm))
+    if rng.uniform() < options.p_pixel:
+        hu = _coarser(hu, (1, 2), spacing[0], rng.uniform(*options.pixel_size_mm))
+    return hu
+
+
+def _coarser(hu: np.ndarray, axes: Sequence[int], spacing: float, size_mm: float) -> np.ndarray:
+    """Blur ``axes`` with a profile of FWHM ``size_mm``, resample to that size and back."""
+    factor = spacing / size_mm
     if factor >= 1.0:
         return hu
-    sigma = 0.42 * thickness / spacing[2]  # slice profile FWHM ~ thickness
-    blurred = ndimage.gaussian_filter1d(hu, sigma, axis=0)
-    coarse = ndimage.zoom(blurred, (factor, 1, 1), order=1)
-    back = ndimage.zoom(coarse, (hu.shape[0] / coarse.shape[0], 1, 1), order=1)
-    return back[: hu.shape[0]] if back.shape[0] >= hu.shape[0] else np.pad(back, ((0, hu.shape[0] - back.shape[0]), (0, 0), (0, 0)), mode="edge")
+    sigma = [0.42 * size_mm / spacing if axis in axes else 0.0 for axis in range(3)]
+    zoom = [factor if axis in axes else 1.0 for axis in range(3)]
+    coarse = ndimage.zoom(ndimage.gaussian_filter(hu, sigma), zoom, order=1)
+    back = ndimage.zoom(coarse, [n / c for n, c in zip(hu.shape, coarse.shape)], order=1)
+    out = np.full(hu.shape, -1024.0, dtype=np.float32)
+    region = tuple(slice(0, min(a, b)) for a, b in zip(hu.shape, back.shape))
+    out[region] = back[region]
+    return out
 
 
 def _intensity(hu: np.ndarray, rng: np.random.Generator, options: AugmentOptions) -> np.ndarray:
