@@ -74,11 +74,25 @@ def test_unavailable_device_exits_2(phantom_file, test_model_dir, tmp_path, caps
     assert "--device cuda:7" in capsys.readouterr().err
 
 
-def test_stl_is_refused_by_name_until_the_mesh_export_is_wired_in(phantom_file, test_model_dir, tmp_path, capsys):
+def test_stl_and_detect_come_from_the_same_run(phantom_file, test_model_dir, tmp_path):
     out = tmp_path / "out"
-    assert main(["segment", str(phantom_file), "-o", str(out), "--model", str(test_model_dir), "--stl"]) == 1
-    assert "--stl is not available yet" in capsys.readouterr().err
-    assert not out.exists()
+    assert main(["segment", str(phantom_file), "-o", str(out), "--model", str(test_model_dir), "--stl", "--detect", "--quiet"]) == 0
+
+    source = read_volume(phantom_file)
+    labels = Volume.from_sitk(sitk.ReadImage(str(out / "segmentation.nii.gz")))
+    report = json.loads((out / "meshes" / "meshes.json").read_text())
+    assert report["coordinate_system"] == "LPS" and report["units"] == "mm"
+    written = {mesh["label"] for mesh in report["meshes"] if mesh["file"]}
+    assert written == set(np.unique(labels.array).tolist()) - {0}
+    for mesh in report["meshes"]:
+        if mesh["file"]:
+            assert (out / "meshes" / mesh["file"]).is_file() and mesh["closed"] and mesh["manifold"]
+
+    findings = json.loads((out / "findings.json").read_text())
+    assert findings["coordinate_system"] == "LPS" and isinstance(findings["findings"], list)
+    assert Volume.from_sitk(sitk.ReadImage(str(out / "nodules.nii.gz"))).same_grid(source)
+    run = json.loads((out / "run.json").read_text())
+    assert {"mesh", "detect"} <= set(run["timings"])
 
 
 def test_gradcam_of_an_unknown_segment_exits_2(phantom_file, test_model_dir, tmp_path, capsys):

@@ -1,7 +1,9 @@
 """`medsegai segment`: segment a CT volume (left/right lung, lung nodule, airway).
 
 Writes segmentation.nii.gz (labels on exactly the input grid), labels.json and run.json
-into OUTDIR. The input is read and checked before any model is loaded.
+into OUTDIR; with --stl a closed surface per segment in meshes/; with --detect also the
+nodule findings (findings.json, nodules.nii.gz, as `detect` writes them) from the same
+network pass. The input is read and checked before any model is loaded.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ import argparse
 import time
 
 from ..dicom_out.commands import add_dicom_out_argument, check_dicom_out, write_segmentation_dicom
-from ..errors import InputError, NotAvailableYet
+from ..detection.detector import DEFAULT_THRESHOLD
+from ..detection.pipeline import segment_and_detect
+from ..errors import InputError
 from ..explain.commands import add_gradcam_layer_argument, write_segment_gradcams
 from ..inference.device import DEFAULT_CPU_THREADS, select_device
 from ..inference.engine import segment_volume
 from ..inference.run_record import build_run_record
 from ..io import OutputDir, read_volume, write_label_map
 from ..io.atomic import write_json
+from ..mesh import MeshOptions, export_meshes_with_report
 from ..models.registry import load_model, resolve_model
 from ..progress import sub_progress
 from ..uncertainty.commands import check_model_supports, check_samples, write_segment_uncertainty
@@ -38,7 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write a Grad-CAM map for this segment (name or label value); may be repeated",
     )
     add_gradcam_layer_argument(parser)
-    parser.add_argument("--stl", action="store_true", help="also export a surface mesh per segment into meshes/")
+    parser.add_argument("--stl", action="store_true", help="also export a surface mesh per segment into meshes/ (as export-stl, default options)")
+    parser.add_argument(
+        "--detect", action="store_true",
+        help="also find nodules from the same network pass: findings.json and nodules.nii.gz, as `detect` writes them",
+    )
+    parser.add_argument(
+        "--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="P",
+        help=f"with --detect: report findings whose score is at least P (default: {DEFAULT_THRESHOLD})",
+    )
     add_dicom_out_argument(parser, "the segmentation as a DICOM SEG (segmentation_seg.dcm)")
     parser.add_argument(
         "--threads", type=int, default=DEFAULT_CPU_THREADS, metavar="N",
@@ -61,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     card = resolve_model(args.model)
     for segment in args.gradcam:
         card.label(segment)
-    _refuse_unbuilt_options(args)
+    if not 0.0 <= args.threshold <= 1.0:
+        raise InputError(f"--threshold {args.threshold}: must be a score between 0 and 1")
     check_dicom_out(args.dicom_out, volume)
     device = select_device(args.device)
 
@@ -73,8 +87,13 @@ def run(args: argparse.Namespace) -> int:
         if args.uncertainty:
             check_model_supports(model)
         segmentation_end = 0.8 if args.uncertainty or args.gradcam else 1.0
-        result = segment_volume(volume, model, fast=args.fast, progress=sub_progress(progress, 0.0, segmentation_end),
-                                threads=args.threads, keep_features=bool(args.uncertainty or args.gradcam))
+        segment_options = dict(fast=args.fast, progress=sub_progress(progress, 0.0, segmentation_end),
+                               threads=args.threads, keep_features=bool(args.uncertainty or args.gradcam))
+        detection = None
+        if args.detect:
+            result, detection = segment_and_detect(volume, model, threshold=args.threshold, **segment_options)
+        else:
+            result = segment_volume(volume, model, **segment_options)
         timings.update(result.timings)
         explain_record = {}
         if args.uncertainty:
@@ -93,7 +112,16 @@ def run(args: argparse.Namespace) -> int:
         stage = time.perf_counter()
         write_label_map(result.labels.array, volume, out.path("segmentation.nii.gz"))
         write_json(out.path("labels.json"), {"labels": [label.to_json() for label in card.labels]})
+        if detection is not None:
+            write_json(out.path("findings.json"), detection.findings_json())
+            write_label_map(detection.labels, volume, out.path("nodules.nii.gz"))
+            explain_record.update(threshold=args.threshold, findings=len(detection.findings), score=detection.scorer)
         timings["write"] = time.perf_counter() - stage
+        if args.stl:
+            stage = time.perf_counter()
+            names = {label.value: (label.name, label.color) for label in card.labels}
+            export_meshes_with_report(result.labels.array, volume, names, out.path("meshes"), MeshOptions(), progress=progress)
+            timings["mesh"] = time.perf_counter() - stage
         timings["total"] = time.perf_counter() - started
         record = build_run_record(
             "segment", card, str(device), timings, input_path=str(args.input),
@@ -105,8 +133,3 @@ def run(args: argparse.Namespace) -> int:
             write_segmentation_dicom(args.dicom_out, result.labels.array, volume, labels, card.name, card.version)
     return 0
 
-
-def _refuse_unbuilt_options(args: argparse.Namespace) -> None:
-    """Options whose engines other issues build: refuse them clearly until they exist."""
-    if args.stl:
-        raise NotAvailableYet("--stl is not available yet: the surface export engine is still being built")
