@@ -22,8 +22,8 @@ def phantom_case(cropped=False):
 def test_sampled_patches_have_the_patch_shape_and_known_classes():
     rng = np.random.default_rng(0)
     for cropped in (False, True):
-        hu, label = sample_patch(phantom_case(cropped), (16, 24, 24), rng, AugmentOptions(p_nodules=1.0, p_thickness=1.0))
-        assert hu.shape == label.shape == (16, 24, 24)
+        hu, label, outside = sample_patch(phantom_case(cropped), (16, 24, 24), rng, AugmentOptions(p_nodules=1.0, p_thickness=1.0))
+        assert hu.shape == label.shape == outside.shape == (16, 24, 24)
         assert hu.dtype == np.float32
         assert set(np.unique(label)) <= {0, 1, 2, 3, IGNORE}
 

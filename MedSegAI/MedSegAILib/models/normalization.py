@@ -5,16 +5,50 @@ Shared by training and inference so that both see identical network inputs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
+from scipy import ndimage
+
+OUTSIDE_AIR_THRESHOLD_HU = -500.0
+OUTSIDE_AIR_MEDIAN_HU = -975.0
 
 
-def normalize_intensity(hu: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+def outside_air_mask(hu: np.ndarray) -> np.ndarray:
+    """Air outside the patient: air regions (< -500 HU) that reach the array's edge and are
+    pure air (median below -975 HU).
+
+    Lungs cut by the field of view also reach the edge, but their parenchyma has a median
+    well above -975 HU, so they are not marked.
+    """
+    air = hu < OUTSIDE_AIR_THRESHOLD_HU
+    labels, count = ndimage.label(air)
+    if count == 0:
+        return np.zeros(hu.shape, dtype=bool)
+    faces = np.unique(np.concatenate([labels[0].ravel(), labels[-1].ravel(), labels[:, 0].ravel(), labels[:, -1].ravel(),
+                                      labels[:, :, 0].ravel(), labels[:, :, -1].ravel()]))
+    faces = faces[faces > 0]
+    if faces.size == 0:
+        return np.zeros(hu.shape, dtype=bool)
+    medians = np.atleast_1d(ndimage.median(hu, labels, faces))
+    outside = np.zeros(count + 1, dtype=bool)
+    outside[faces[medians < OUTSIDE_AIR_MEDIAN_HU]] = True
+    return outside[labels]
+
+
+def normalize_intensity(hu: np.ndarray, spec: dict[str, Any], outside: Optional[np.ndarray] = None) -> np.ndarray:
     """Map CT values (HU) to network input, as the card's ``normalization`` says.
 
     Supported: ``{"type": "window", "min": a, "max": b}`` clips HU to ``[a, b]`` and
-    scales linearly to ``[-1, 1]``.
+    scales linearly to ``[-1, 1]``. With ``"outside_air": v`` as well, air outside the
+    patient (:func:`outside_air_mask`) is set to ``v``, so the network can tell a dark lung
+    from the air around the body without needing context.
+
+    Args:
+        hu: CT in HU (the whole volume, so the air outside reaches its edge).
+        spec: the card's normalisation.
+        outside: a precomputed outside-air mask (training passes the mask of the whole
+            scan, warped with its patch); computed from ``hu`` when ``None``.
 
     Raises:
         ValueError: unknown normalisation type.
@@ -24,5 +58,7 @@ def normalize_intensity(hu: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
         out = np.clip(hu.astype(np.float32, copy=False), low, high)
         out -= (low + high) / 2.0
         out *= 2.0 / (high - low)
+        if "outside_air" in spec:
+            out[outside_air_mask(hu) if outside is None else outside] = float(spec["outside_air"])
         return out
     raise ValueError(f"unknown intensity normalisation {spec!r}")

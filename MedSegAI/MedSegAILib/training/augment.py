@@ -60,7 +60,7 @@ def _choose_center(case: Case, rng: np.random.Generator) -> np.ndarray:
     return np.array([rng.uniform(0, n - 1) for n in case.hu.shape])
 
 
-def sample_patch(case: Case, patch: Sequence[int], rng: np.random.Generator, options: AugmentOptions) -> tuple[np.ndarray, np.ndarray]:
+def sample_patch(case: Case, patch: Sequence[int], rng: np.random.Generator, options: AugmentOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One augmented training patch.
 
     Args:
@@ -70,8 +70,9 @@ def sample_patch(case: Case, patch: Sequence[int], rng: np.random.Generator, opt
         options: augmentation strengths.
 
     Returns:
-        ``(hu, label)``: float32 HU and uint8 classes, both of shape ``patch``; outside a
-        cropped scan's field of view the label is ``IGNORE``.
+        ``(hu, label, outside)``: float32 HU, uint8 classes and the boolean outside-air
+        mask of the whole scan, all of shape ``patch``; outside a cropped scan's field of
+        view the label is ``IGNORE``.
     """
     patch = np.array(patch, dtype=int)
     center = _choose_center(case, rng)
@@ -90,6 +91,7 @@ def sample_patch(case: Case, patch: Sequence[int], rng: np.random.Generator, opt
     hu = np.pad(case.hu[region].astype(np.float32), list(zip(pad_lo, pad_hi)), constant_values=-1024.0)
     outside = IGNORE if case.cropped else 0
     label = np.pad(case.label[region], list(zip(pad_lo, pad_hi)), constant_values=outside)
+    air_outside = np.pad(case.outside[region], list(zip(pad_lo, pad_hi)), constant_values=True)
     if rng.uniform() < options.p_nodules and (label == 1).sum() > 1000:
         count = int(rng.integers(1, options.max_nodules + 1))
         hu, nodules, _ = insert_random_nodules(hu, label == 1, case.spacing, count, rng)
@@ -98,8 +100,9 @@ def sample_patch(case: Case, patch: Sequence[int], rng: np.random.Generator, opt
     offset = (center - lo) - matrix @ (patch / 2.0 - 0.5)
     hu = ndimage.affine_transform(hu, matrix, offset, output_shape=tuple(patch), order=1, cval=-1024.0)
     label = ndimage.affine_transform(label, matrix, offset, output_shape=tuple(patch), order=0, cval=outside)
+    air_outside = ndimage.affine_transform(air_outside.astype(np.uint8), matrix, offset, output_shape=tuple(patch), order=0, cval=1).astype(bool)
     hu = _slice_thickness(hu, case.spacing, rng, options)
-    return _intensity(hu, rng, options), label.astype(np.uint8)
+    return _intensity(hu, air_outside, rng, options), label.astype(np.uint8), air_outside
 
 
 def _slice_thickness(hu: np.ndarray, spacing: Sequence[float], rng: np.random.Generator, options: AugmentOptions) -> np.ndarray:
@@ -126,11 +129,11 @@ def _coarser(hu: np.ndarray, axes: Sequence[int], spacing: float, size_mm: float
     return out
 
 
-def _intensity(hu: np.ndarray, rng: np.random.Generator, options: AugmentOptions) -> np.ndarray:
+def _intensity(hu: np.ndarray, outside: np.ndarray, rng: np.random.Generator, options: AugmentOptions) -> np.ndarray:
     """Lung density (inspiration, emphysema, expiration), contrast, brightness, blur and noise in HU."""
     if rng.uniform() < options.p_lung_density:
-        # Shift air-like values only: full shift below -600 HU, none above -200 HU.
-        weight = np.clip((-200.0 - hu) / 400.0, 0.0, 1.0)
+        # Shift air-like values inside the body only: full shift below -600 HU, none above -200 HU.
+        weight = np.clip((-200.0 - hu) / 400.0, 0.0, 1.0) * ~outside
         hu = hu + rng.uniform(*options.lung_density_shift_hu) * weight
     hu = hu * rng.uniform(*options.contrast) + rng.uniform(*options.brightness_hu)
     if rng.uniform() < options.p_blur:

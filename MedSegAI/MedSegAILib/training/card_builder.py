@@ -23,7 +23,7 @@ from .datasets import NETWORK_CLASSES
 MODEL_NAME = "chest_ct"
 NETWORK_NAME = "ChestUNet3D"
 NETWORK_KWARGS: dict[str, Any] = {"in_channels": 1, "out_channels": len(NETWORK_CLASSES), "channels": [8, 16, 32, 64, 96], "head_dropout": 0.2}
-NORMALIZATION: dict[str, Any] = {"type": "window", "min": -1024, "max": 600}
+NORMALIZATION: dict[str, Any] = {"type": "window", "min": -1024, "max": 600, "outside_air": -2.0}
 SPACING = [2.0, 2.0, 2.0]
 FAST_SPACING = [3.0, 3.0, 3.0]
 PATCH_SIZE = [96, 160, 160]

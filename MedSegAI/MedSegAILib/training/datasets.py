@@ -15,12 +15,13 @@ Validation only (see ``evaluate_model``): CIP ``ct-64`` and nodules inserted int
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from ..models.normalization import outside_air_mask
 from ..progress import ProgressCallback
 from .canonical import canonical_image, image_array, resample_onto
 from .pseudo_labels import lung_pseudo_labels, solid_lung_masses
@@ -40,6 +41,11 @@ class Case:
     spacing: tuple[float, float, float]
     weight: float  # sampling weight
     cropped: bool = False  # field of view inside the body: what lies outside it is unknown
+    outside: np.ndarray = field(default=None)  # type: ignore[assignment]  # air outside the patient
+
+    def __post_init__(self) -> None:
+        if self.outside is None:
+            self.outside = outside_air_mask(self.hu)
 
 
 @dataclass(frozen=True)

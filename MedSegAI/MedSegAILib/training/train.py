@@ -65,8 +65,8 @@ def make_batch(
     images, labels = [], []
     for _ in range(batch):
         case = cases[rng.choice(len(cases), p=weights / weights.sum())]
-        hu, label = sample_patch(case, patch, rng, options)
-        images.append(normalize_intensity(hu, NORMALIZATION))
+        hu, label, outside = sample_patch(case, patch, rng, options)
+        images.append(normalize_intensity(hu, NORMALIZATION, outside=outside))
         labels.append(label)
     images_tensor = torch.from_numpy(np.stack(images)[:, None]).contiguous(memory_format=torch.channels_last_3d)
     return images_tensor, torch.from_numpy(np.stack(labels).astype(np.int64))
