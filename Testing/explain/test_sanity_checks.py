@@ -1,0 +1,122 @@
+"""Sanity checks for the explanations of the SHIPPED model (Adebayo et al. 2018).
+
+Case: a 100 mm cube of the held-out CIP ``ct-64`` chest (never trained on) around a lung
+point far from the pleura, with one 12 mm solid nodule inserted there by the training
+inserter (so the lesion's true extent is known).
+
+- Grad-CAM of ``lung nodule`` points at the lesion: >= 60 % of the map's mass in its top
+  1 % of voxels lies within 10 mm of the lesion;
+- model randomisation: the same target explained by a network with re-initialised
+  weights gives a different map (Spearman rank correlation < 0.5);
+- entropy is higher at segment boundaries than inside segments, and higher on a noised
+  input than on the clean one.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from scipy import ndimage, stats
+
+from MedSegAILib.errors import InputError
+from MedSegAILib.explain.gradcam import gradcam_on_model_grid
+from MedSegAILib.explain.targets import segment_gradcam
+from MedSegAILib.inference.engine import segment_volume
+from MedSegAILib.io import Volume, read_volume
+from MedSegAILib.models.registry import load_model, resolve_model
+from MedSegAILib.training.synthetic_nodules import NoduleSpec, insert_nodule
+from MedSegAILib.uncertainty.mc_dropout import estimate_uncertainty
+
+CUBE_MM = 100.0
+LESION_DIAMETER_MM = 12.0
+SAMPLES = 8
+NODULE_CLASS = 2  # raw network class of the chest_ct model (background, lung, lung nodule, airway)
+
+pytestmark = [pytest.mark.shared_data]
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    try:
+        return load_model(resolve_model(None), "cpu")
+    except InputError:
+        pytest.skip("needs the shipped chest_ct model in MedSegAILib/models/builtin/chest_ct")
+
+
+@pytest.fixture(scope="module")
+def lesion_case(shipped):
+    """(cube CT with the nodule, its lesion mask on the cube's grid)."""
+    from conftest import shared_path
+
+    ct = read_volume(shared_path("cip_lung_ct/ct-64.nrrd"))
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(shared_path("cip_lung_ct/lm-64.nrrd")))).astype(np.int64)
+    lung = ((labels & 255) >= 1) & ((labels & 255) <= 14)
+    depth = ndimage.distance_transform_edt(lung, sampling=ct.spacing[::-1])
+    center = np.unravel_index(np.argmax(depth), depth.shape)
+    half = [int(round(CUBE_MM / 2 / s)) for s in ct.spacing[::-1]]
+    box = tuple(slice(max(0, c - h), min(n, c + h)) for c, h, n in zip(center, half, ct.array.shape))
+    start_ijk = np.array([box[2].start, box[1].start, box[0].start], dtype=float)
+    cube = Volume(np.ascontiguousarray(ct.array[box]).astype(np.float32), ct.spacing, tuple(ct.ijk_to_lps(start_ijk)), ct.direction)
+    local = tuple(float(c - b.start) for c, b in zip(center, box))
+    spec = NoduleSpec(center=local, diameter_mm=LESION_DIAMETER_MM, kind="solid", solid_hu=40.0)
+    hu, mask = insert_nodule(cube.array, spec, cube.spacing, np.random.default_rng(0))
+    return cube.with_array(hu.astype(np.float32)), mask
+
+
+@pytest.fixture(scope="module")
+def segmented(shipped, lesion_case):
+    volume, _ = lesion_case
+    return segment_volume(volume, shipped, keep_features=True)
+
+
+def test_gradcam_mass_concentrates_on_the_lesion(shipped, lesion_case, segmented):
+    volume, lesion = lesion_case
+    nodule = shipped.card.label("lung nodule").value
+    assert (segmented.labels.array == nodule).any(), "the model must segment the inserted 12 mm nodule"
+    values, raw = segment_gradcam(segmented, shipped, "lung nodule")
+    assert raw.windows_run >= 1
+    top = values >= np.quantile(values, 0.99)
+    near = ndimage.distance_transform_edt(~lesion, sampling=volume.spacing[::-1]) <= 10.0
+    fraction = float(values[top & near].sum() / values[top].sum())
+    assert fraction >= 0.6, f"only {fraction:.0%} of the top-1% Grad-CAM mass is within 10 mm of the lesion"
+
+
+def test_randomising_the_weights_changes_the_map(shipped, lesion_case, segmented):
+    volume, _ = lesion_case
+    target = segmented.model_labels == shipped.card.label("lung nodule").value
+    assert target.any()
+    trained = gradcam_on_model_grid(segmented, shipped, target, NODULE_CLASS).values
+    network = copy.deepcopy(shipped.network)
+    for module in network.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    randomised = replace(shipped, network=network.eval())
+    # Same volume, same grid, same target region; only the weights differ.
+    resegmented = segment_volume(volume, randomised, keep_features=True)
+    random_map = gradcam_on_model_grid(resegmented, randomised, target, NODULE_CLASS).values
+    rho = stats.spearmanr(trained.ravel(), random_map.ravel()).statistic
+    assert rho < 0.5, f"Grad-CAM barely changed when the weights were randomised (Spearman {rho:.2f})"
+
+
+def test_entropy_is_higher_at_segment_boundaries_than_inside(shipped, segmented):
+    uncertainty = estimate_uncertainty(segmented, shipped, SAMPLES)
+    labels = segmented.model_labels
+    edges = ndimage.grey_dilation(labels, size=3) != ndimage.grey_erosion(labels, size=3)
+    interior = ~ndimage.binary_dilation(edges, iterations=2)
+    assert edges.any() and interior.any()
+    assert uncertainty.entropy[edges].mean() > 2.0 * uncertainty.entropy[interior].mean()
+
+
+def test_entropy_is_higher_on_a_noised_input(shipped, lesion_case, segmented):
+    volume, _ = lesion_case
+    noised = volume.with_array(volume.array + np.random.default_rng(1).normal(0.0, 150.0, volume.array.shape).astype(np.float32))
+    clean = estimate_uncertainty(segmented, shipped, SAMPLES)
+    noisy_result = segment_volume(noised, shipped, keep_features=True)
+    noisy = estimate_uncertainty(noisy_result, shipped, SAMPLES)
+    clean_on_input = segmented.to_input_grid(clean.entropy)
+    noisy_on_input = noisy_result.to_input_grid(noisy.entropy)
+    assert noisy_on_input.mean() > clean_on_input.mean()
