@@ -11,6 +11,7 @@ from MedSegAILib.errors import InputError
 from MedSegAILib.explain.gradcam import DEFAULT_LAYER, gradcam_on_model_grid, normalised_on_input_grid
 from MedSegAILib.explain.targets import findings_gradcam, findings_on_model_grid, raw_class_by_label, segment_gradcam
 from MedSegAILib.inference.engine import segment_volume
+from MedSegAILib.explain.storage import STORAGE_STEP, quantised_for_storage
 from MedSegAILib.inference.sliding_window import plan_tiles
 
 SMALL_TILES = {"max_tile_voxels": 20000, "margin": 2}
@@ -96,3 +97,11 @@ def test_findings_map_combines_per_finding_maps(phantom, segmentation, random_mo
     values, raws = findings_gradcam(segmentation, random_model, labels, centers)
     assert len(raws) == 2 and values.shape == phantom.array.shape
     assert 0.0 <= values.min() and values.max() == pytest.approx(1.0)
+
+
+def test_stored_maps_are_float32_multiples_of_the_storage_step():
+    values = np.random.default_rng(0).random((4, 5, 6)).astype(np.float32)
+    stored = quantised_for_storage(values.copy())
+    assert stored.dtype == np.float32
+    assert np.abs(stored - values).max() <= STORAGE_STEP / 2 + 1e-7
+    np.testing.assert_array_equal(stored / STORAGE_STEP, np.rint(stored / STORAGE_STEP))

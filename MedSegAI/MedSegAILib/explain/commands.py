@@ -11,6 +11,7 @@ from ..io.output_dir import OutputDir
 from ..io.volume import Volume
 from ..models.registry import LoadedModel
 from .gradcam import DEFAULT_LAYER
+from .storage import quantised_for_storage
 from .targets import findings_gradcam, segment_gradcam
 
 
@@ -36,7 +37,7 @@ def write_segment_gradcams(out: OutputDir, result: SegmentationResult, model: Lo
         label = model.card.label(segment)
         values, raw = segment_gradcam(result, model, segment, layer=layer, volume=volume, fast=fast, threads=threads)
         name = gradcam_file_name(label.name)
-        write_float_map(values, volume, out.path(name))
+        write_float_map(quantised_for_storage(values), volume, out.path(name))
         record["maps"][name] = {"windows_computed": raw.windows_run, "windows_total": raw.windows_total,
                                 "empty_target": raw.windows_run == 0}
     return record
@@ -46,5 +47,5 @@ def write_findings_gradcam(out: OutputDir, result: SegmentationResult, model: Lo
                            finding_labels, centers_lps: Sequence[Sequence[float]], layer: str, fast: bool, threads: int) -> dict[str, Any]:
     """Write ``gradcam_nodules.nii.gz`` (one map for all findings); returns what to record in run.json."""
     values, raws = findings_gradcam(result, model, finding_labels, centers_lps, layer=layer, volume=volume, fast=fast, threads=threads)
-    write_float_map(values, volume, out.path("gradcam_nodules.nii.gz"))
+    write_float_map(quantised_for_storage(values), volume, out.path("gradcam_nodules.nii.gz"))
     return {"layer": layer, "findings": len(raws), "windows_computed": sum(raw.windows_run for raw in raws)}

@@ -7,6 +7,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..explain.storage import quantised_for_storage
 from ..inference.engine import SegmentationResult
 from ..io import write_float_map
 from ..io.atomic import write_json
@@ -44,11 +45,13 @@ def check_model_supports(model: LoadedModel) -> None:
 def write_segment_uncertainty(out: OutputDir, result: SegmentationResult, model: LoadedModel, volume: Volume, samples: int,
                               threads: int, progress: ProgressCallback = no_progress) -> UncertaintyResult:
     """Sample, then write ``uncertainty_entropy.nii.gz``, ``uncertainty_mutual_information.nii.gz``
-    (float32, input grid) and ``uncertainty.json``."""
+    (float32, input grid, stored at :data:`~MedSegAILib.explain.storage.STORAGE_STEP`) and
+    ``uncertainty.json``."""
     regions = segment_regions(result, model.card)
     uncertainty = estimate_uncertainty(result, model, samples, regions=regions, threads=threads, progress=progress)
-    write_float_map(result.to_input_grid(uncertainty.entropy), volume, out.path("uncertainty_entropy.nii.gz"))
-    write_float_map(result.to_input_grid(uncertainty.mutual_information), volume, out.path("uncertainty_mutual_information.nii.gz"))
+    for values, name in ((uncertainty.entropy, "uncertainty_entropy.nii.gz"),
+                         (uncertainty.mutual_information, "uncertainty_mutual_information.nii.gz")):
+        write_float_map(quantised_for_storage(result.to_input_grid(values)), volume, out.path(name))
     write_json(out.path("uncertainty.json"), uncertainty_json(uncertainty, result, model.card, regions))
     return uncertainty
 
