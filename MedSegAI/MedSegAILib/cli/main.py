@@ -7,6 +7,7 @@ Exit codes (CONTRACT.md): 0 success; 2 bad input or usage, with one line on stde
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import traceback
@@ -14,9 +15,19 @@ from typing import Optional, Sequence
 
 from .. import __version__
 from ..errors import InputError, MedSegAIError
-from . import corrections, demo, detect, evaluate, export_stl, import_seg, info, models, segment
-
-COMMANDS = (segment, detect, export_stl, models, demo, evaluate, import_seg, info, corrections)
+# name -> (module in this package, one-line help). Only the module of the command being run
+# is imported, so `medsegai info` or `medsegai --help` do not pay for importing torch.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "segment": ("segment", "segment a CT volume (lungs, nodules)"),
+    "detect": ("detect", "find lung nodules"),
+    "export-stl": ("export_stl", "export one closed surface mesh per label"),
+    "models": ("models", "list, show, import and download models"),
+    "demo": ("demo", "run segment + detect end to end on bundled data"),
+    "evaluate": ("evaluate", "evaluate predictions against references (FROC for detections)"),
+    "import-seg": ("import_seg", "convert a DICOM SEG into a label map and labels.json"),
+    "info": ("info", "check an input: size, spacing, origin, direction, HU range, series UID"),
+    "corrections": ("corrections", "keep corrected masks as training data (add, list, export)"),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,18 +37,24 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(f"{self.prog}: {message}; see `{self.prog} --help`")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
+    """The `medsegai` parser; with ``argv``, only the command named there is fully built."""
     parser = _Parser(prog="medsegai", description="Chest CT segmentation, nodule detection, explainability and surface export.")
     parser.add_argument("--version", action="version", version=f"medsegai {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for command in COMMANDS:
-        command.register(subparsers)
+    wanted = None if argv is None else next((arg for arg in argv if arg in COMMANDS), "")
+    for name, (module, help_text) in COMMANDS.items():
+        if wanted is None or wanted == name:
+            importlib.import_module(f"{__package__}.{module}").register(subparsers)
+        else:
+            subparsers.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):

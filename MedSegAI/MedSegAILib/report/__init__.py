@@ -1,0 +1,1 @@
+"""Human-readable reports of a job's outputs (the demo's summary figure)."""
