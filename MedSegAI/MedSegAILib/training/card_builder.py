@@ -35,9 +35,13 @@ OUTPUT_LABELS = (
     (4, "airway", (183, 156, 220)),
 )
 DEFAULT_LIMITS = [
-    "Trained on four scans (one full chest CT, two contrast chest crops, one abdomen with lung bases) plus synthetic nodules; expect failures on anatomy or pathology outside that range (large effusions, consolidation, post-surgical lungs, children).",
-    "Lung labels used for training come from a classical threshold pipeline, not manual contours; lung boundaries inherit its conventions (vessels and nodules inside the lung are lung; trachea and main bronchi are airway).",
-    "Nodule training labels are synthetic insertions plus one real mass; nodule sensitivity on real nodules is not measured. Not a medical device: research use only.",
+    "Research use only; not a medical device.",
+    "Trained on four real scans (one full chest CT, two contrast chest crops, the lung bases of one abdomen CT) plus synthetic nodules; expect failures outside that range (effusions, consolidation, post-surgical or collapsed lungs, children, very low dose).",
+    "Lung training labels come from a classical threshold pipeline (and TotalSegmentator predictions for the abdomen), not manual contours: vessels and nodules inside the lung are lung; trachea and main bronchi are airway.",
+    "Nodule figures are measured on synthetic nodules inserted into a held-out 4 mm scan, not on real nodules; the only real nodule seen in training is one large mass. Small (< 8 mm) and ground-glass nodules are the least reliable.",
+    "Airway is learned from two scans' region-grown pseudo-labels (trachea and main bronchi only); its Dice on CIP ct-64 compares with a trachea-only reference.",
+    "Air outside the patient is detected as pure air (median below -975 HU) reaching the edge of the volume; a lung with a median below -975 HU (extreme emphysema) cut by the field of view would be treated as outside air.",
+    "The fast mode runs the same weights at 2.5 mm (the training scale augmentation covers 2-2.5 mm).",
 ]
 
 

@@ -37,7 +37,7 @@ DEFAULT_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 DEFAULT_CACHE = Path(__file__).resolve().parents[3] / ".cache" / "training"
 
 
-def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0, class_weights: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Cross-entropy plus soft Dice over the foreground classes (batch-pooled).
 
     Voxels labelled ``IGNORE`` count in neither term.
@@ -45,8 +45,10 @@ def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0
     Args:
         logits: ``(B, C, D, H, W)``.
         target: ``(B, D, H, W)`` integer classes.
+        smooth: Dice smoothing.
+        class_weights: per-class cross-entropy weights (rare classes up), or ``None``.
     """
-    ce = F.cross_entropy(logits, target, ignore_index=IGNORE)
+    ce = F.cross_entropy(logits, target, weight=class_weights, ignore_index=IGNORE)
     valid = (target != IGNORE).unsqueeze(1).to(logits.dtype)
     probabilities = torch.softmax(logits, dim=1) * valid
     one_hot = F.one_hot(torch.where(target == IGNORE, 0, target), logits.shape[1]).permute(0, 4, 1, 2, 3).to(logits.dtype) * valid
@@ -77,13 +79,14 @@ def train_steps(
     optimizer: torch.optim.Optimizer,
     batches,
     device: torch.device,
+    class_weights: Optional[torch.Tensor] = None,
 ) -> list[float]:
     """Run one optimisation step per batch; returns the losses."""
     network.train()
     losses = []
     for images, labels in batches:
         optimizer.zero_grad(set_to_none=True)
-        loss = dice_ce_loss(network(images.to(device)), labels.to(device))
+        loss = dice_ce_loss(network(images.to(device)), labels.to(device), class_weights=class_weights)
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
@@ -115,12 +118,14 @@ def train(
     command: Optional[str] = None,
     init: Optional[Path] = None,
     corrections: Optional[Path] = None,
+    class_weights: Optional[Sequence[float]] = None,
 ) -> Path:
     """Train and write the model folder ``out``; returns ``out``.
 
     Stops after ``minutes`` of wall time or ``max_steps`` steps, whichever comes first;
     the learning rate follows a cosine schedule over the time budget. ``init`` starts
-    from earlier weights (a safetensors state_dict) instead of a random initialisation.
+    from earlier weights (a safetensors state_dict) instead of a random initialisation;
+    ``class_weights`` weight the cross-entropy per raw class.
     """
     rng = seed_everything(seed)
     torch.set_num_threads(threads)
@@ -147,11 +152,15 @@ def train(
     }
     if init is not None:
         training["init"] = str(init)
+    weights = None
+    if class_weights is not None:
+        training["class_weights"] = list(class_weights)
+        weights = torch.tensor(class_weights, dtype=torch.float32, device=run_device)
     while step < max_steps and time.monotonic() - started < budget:
         fraction = (time.monotonic() - started) / budget
         for group in optimizer.param_groups:
             group["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * min(1.0, fraction))))
-        loss = train_steps(network, optimizer, [make_batch(cases, batch, patch, rng, options)], run_device)[0]
+        loss = train_steps(network, optimizer, [make_batch(cases, batch, patch, rng, options)], run_device, weights)[0]
         step += 1
         elapsed = time.monotonic() - started
         log.write(json.dumps({"step": step, "loss": round(loss, 5), "lr": optimizer.param_groups[0]["lr"], "seconds": round(elapsed, 1)}) + "\n")
@@ -182,6 +191,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--checkpoint-minutes", type=float, default=10.0)
+    parser.add_argument("--class-weights", type=float, nargs=4, default=None, metavar=("BG", "LUNG", "NODULE", "AIRWAY"),
+                        help="cross-entropy weight per raw class (default: equal)")
     parser.add_argument("--init", type=Path, default=None, help="start from these weights (safetensors state_dict)")
     parser.add_argument("--corrections", type=Path, default=None, metavar="DIR",
                         help="also train on the corrected cases of DIR (written by `medsegai corrections export`)")
@@ -189,7 +200,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     train(
         args.out, seed=args.seed, minutes=args.minutes, max_steps=args.max_steps, batch=args.batch, patch=args.patch,
         lr=args.lr, spacing=args.spacing, data_dir=args.data, cache_dir=args.cache, device=args.device,
-        threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init, corrections=args.corrections,
+        threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init, class_weights=args.class_weights, corrections=args.corrections,
         command="python -m MedSegAILib.training.train " + " ".join(sys.argv[1:] if argv is None else argv),
     )
     return 0
