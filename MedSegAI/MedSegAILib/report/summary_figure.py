@@ -121,29 +121,42 @@ def _panel(axis, image: np.ndarray, overlay: Optional[np.ndarray], title: str, a
 
 def _heat_panel(axis, image: np.ndarray, heat: Optional[np.ndarray], title: str, cmap: str) -> None:
     axis.imshow(image, cmap="gray", vmin=WINDOW[0], vmax=WINDOW[1], interpolation="nearest")
-    if heat is not None and np.nanmax(heat) > 0:
+    if heat is None:
+        title += " (not computed)"
+    elif np.nanmax(heat) <= 0:
+        title += " (empty: no such region predicted)"
+    else:
         shown = np.ma.masked_less_equal(heat, 0.05 * float(np.nanmax(heat)))
         axis.imshow(shown, cmap=cmap, alpha=0.55, interpolation="nearest")
-    else:
-        title += " (not computed)"
     axis.set_title(title, fontsize=9)
     axis.axis("off")
 
 
 def _mesh_panel(axis, folder: Path, colours: dict[int, tuple[str, np.ndarray]], findings: list[dict]) -> None:
+    """Meshes seen from the front (patient's right on the viewer's left), equal mm scale."""
     by_name = {name.replace(" ", "_"): colour for name, colour in colours.values()}
+    bounds = []
     for stl in sorted(folder.glob("*.stl")):
         points, triangles = _read_stl(stl, max_triangles=12000)
         if len(triangles):
-            axis.add_collection3d(Poly3DCollection(points[triangles], facecolor=by_name.get(stl.stem, (0.7, 0.7, 0.7)), edgecolor="none", alpha=0.35 if "lung" in stl.stem and "nodule" not in stl.stem else 0.9))
-            axis.auto_scale_xyz(*[(points[:, a].min(), points[:, a].max()) for a in range(3)])
+            opaque = "nodule" in stl.stem or "lung" not in stl.stem
+            axis.add_collection3d(Poly3DCollection(points[triangles], facecolor=by_name.get(stl.stem, (0.7, 0.7, 0.7)),
+                                                   edgecolor="none", alpha=0.9 if opaque else 0.3))
+            bounds.append((points.min(axis=0), points.max(axis=0)))
     for finding in findings[:5]:
         axis.scatter(*finding["center"], color="red", s=30)
-    axis.set_title("meshes (LPS mm) and findings (red)", fontsize=9)
+    if bounds:
+        low = np.min([b[0] for b in bounds], axis=0)
+        high = np.max([b[1] for b in bounds], axis=0)
+        axis.set_xlim(low[0], high[0])
+        axis.set_ylim(low[1], high[1])
+        axis.set_zlim(low[2], high[2])
+        axis.set_box_aspect(np.maximum(high - low, 1.0))
+    axis.set_title("meshes (LPS mm, anterior view) and findings (red)", fontsize=9)
     axis.set_xlabel("L (mm)")
-    axis.set_ylabel("P (mm)")
     axis.set_zlabel("S (mm)")
-    axis.view_init(elev=10, azim=-90)
+    axis.set_yticks([])
+    axis.view_init(elev=5, azim=-90)
 
 
 def _read_stl(path: Path, max_triangles: int) -> tuple[np.ndarray, np.ndarray]:
