@@ -108,3 +108,28 @@ def test_ellipsoid_mask_of_a_box_has_the_box_size():
     slices, mask = ellipsoid_mask(DetectedBox((10.0, 10.0, 10.0), (20.0, 20.0, 20.0), 0.9, 1), volume)
     assert mask.sum() == pytest.approx(4 / 3 * np.pi * 5**3, rel=0.1)
     assert [s.start for s in slices] == [10, 10, 10]
+
+
+def test_an_imported_detection_bundle_runs_through_medsegai_detect(bundle, tmp_path, monkeypatch):
+    import json
+
+    import SimpleITK as sitk
+
+    from MedSegAILib.cli.main import main
+
+    monkeypatch.setenv("MEDSEGAI_MODELS", str(tmp_path / "models"))
+    assert main(["models", "import", str(bundle), "--name", "nodule_bundle"]) == 0
+    ct = oblique_volume()
+    ct.array = np.random.default_rng(0).normal(-850, 30, ct.array.shape).astype(np.float32)
+    ct.array[6:12, 14:22, 12:20] = 40.0
+    sitk.WriteImage(ct.to_sitk(), str(tmp_path / "ct.nii.gz"))
+
+    out = tmp_path / "out"
+    assert main(["detect", str(tmp_path / "ct.nii.gz"), "-o", str(out), "--model", "nodule_bundle", "--threshold", "0", "--quiet"]) == 0
+    findings = json.loads((out / "findings.json").read_text())
+    assert findings["coordinate_system"] == "LPS" and len(findings["findings"]) >= 1
+    nodules = Volume.from_sitk(sitk.ReadImage(str(out / "nodules.nii.gz")))
+    assert nodules.same_grid(ct)
+    assert json.loads((out / "run.json").read_text())["model"]["name"] == "nodule_bundle"
+    assert main(["detect", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out2"), "--model", "nodule_bundle", "--gradcam"]) == 2
+    assert not (tmp_path / "out2").exists()

@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import time
 
+import torch
+
 from ..detection.detector import DEFAULT_THRESHOLD
 from ..detection.pipeline import segment_and_detect
 from ..dicom_out.commands import add_dicom_out_argument, check_dicom_out, write_findings_dicom
@@ -25,10 +27,12 @@ from ..explain.commands import add_gradcam_layer_argument, write_findings_gradca
 from ..explain.targets import findings_on_model_grid
 from ..inference.device import DEFAULT_CPU_THREADS, select_device
 from ..inference.run_record import build_run_record
-from ..io import OutputDir, read_volume, write_label_map
+from ..io import OutputDir, Volume, read_volume, write_label_map
 from ..io.atomic import write_json
-from ..models.registry import load_model, resolve_model
-from ..progress import sub_progress
+from ..models.bundle_detection import BundleDetector, detect_with_bundle
+from ..models.card import ModelCard
+from ..models.registry import LoadedModel, load_model, resolve_model
+from ..progress import ProgressCallback, sub_progress
 from ..uncertainty.commands import add_finding_uncertainty, check_model_supports, check_samples, finding_uncertainties
 from .common import add_input_arguments, add_output_argument, add_run_arguments, progress_for
 
@@ -81,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         progress(0.0, f"load: model {card.name} {card.version} on {device}")
         model = load_model(card, device)
         timings["load"] = time.perf_counter() - stage
+        if isinstance(model.network, BundleDetector):
+            return _detect_with_bundle(args, out, volume, card, model, device, progress, timings, started)
         if args.uncertainty:
             check_model_supports(model)
         detection_end = 0.8 if args.uncertainty or args.gradcam else 1.0
@@ -121,5 +127,27 @@ def run(args: argparse.Namespace) -> int:
         if args.dicom_out:
             write_findings_dicom(args.dicom_out, detection.findings_json(), detection.labels, volume, card.name, card.version)
     if not getattr(args, "quiet", False):
+        print(f"{len(detection.findings)} finding(s) at threshold {args.threshold}; written to {args.output}")
+    return 0
+
+
+def _detect_with_bundle(args: argparse.Namespace, out: OutputDir, volume: Volume, card: ModelCard, model: LoadedModel,
+                        device: torch.device, progress: ProgressCallback, timings: dict[str, float], started: float) -> int:
+    """`detect` with a MONAI RetinaNet detection bundle: boxes become measured findings."""
+    if args.uncertainty or args.gradcam:
+        raise InputError(f"--uncertainty/--gradcam: model {card.name!r} is a RetinaNet detection bundle without a "
+                         "dropout head or decoder layers to explain; run without these options")
+    detection = detect_with_bundle(volume, model.network, device, threshold=args.threshold, progress=progress, timings=timings)
+    write_json(out.path("findings.json"), detection.findings_json())
+    write_label_map(detection.labels, volume, out.path("nodules.nii.gz"))
+    timings["total"] = time.perf_counter() - started
+    record = build_run_record(
+        "detect", card, str(device), timings, input_path=str(args.input),
+        options={"threshold": args.threshold, "score": detection.scorer, "findings": len(detection.findings)},
+    )
+    write_json(out.path("run.json"), record)
+    if args.dicom_out:
+        write_findings_dicom(args.dicom_out, detection.findings_json(), detection.labels, volume, card.name, card.version)
+    if not args.quiet:
         print(f"{len(detection.findings)} finding(s) at threshold {args.threshold}; written to {args.output}")
     return 0
