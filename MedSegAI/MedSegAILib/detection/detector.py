@@ -26,7 +26,7 @@ from ..io.volume import Volume
 from ..progress import CancelToken, ProgressCallback, check_cancelled, no_progress
 from .features import candidate_features
 from .measure import LUNG_RADS_VERSION, NoduleMeasurement, measure_component
-from .scorer import Scorer, builtin_scorer
+from .scorer import ProbabilityScorer, Scorer
 
 DEFAULT_THRESHOLD = 0.5
 CANDIDATE_PROBABILITY = 0.5
@@ -94,7 +94,7 @@ def detect_nodules(
         nodule_probability: the network's nodule probability (0..1) on the model grid.
         image: the input CT (HU) whose grid the findings' masks and measurements use.
         threshold: report findings with ``score >= threshold``.
-        scorer: the candidate scorer; default: the built-in one (:func:`builtin_scorer`).
+        scorer: the candidate scorer; default: the maximum nodule probability.
         candidate_probability: probability threshold that defines candidate regions.
         min_diameter_mm: drop candidates whose equivalent-sphere diameter is smaller.
         region: optional boolean map on the model grid (the lungs); candidates that do not
@@ -111,7 +111,7 @@ def detect_nodules(
     for name, value in (("threshold", threshold), ("candidate_probability", candidate_probability)):
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {value}")
-    scorer = scorer or builtin_scorer()
+    scorer = scorer or ProbabilityScorer()
     components, count = ndimage.label(nodule_probability.array >= candidate_probability, structure=_CONNECTIVITY)
     boxes = ndimage.find_objects(components)
     if region is not None:

@@ -15,10 +15,11 @@ import numpy as np
 from ..errors import InputError
 from ..inference.engine import SegmentationResult, segment_volume
 from ..io.volume import Volume
+from ..models.card import ModelCard
 from ..models.registry import LoadedModel
 from ..progress import CancelToken, ProgressCallback, no_progress, sub_progress
 from .detector import DEFAULT_THRESHOLD, DetectionResult, detect_nodules
-from .scorer import Scorer
+from .scorer import Scorer, scorer_for_model
 
 NODULE_CLASS = "lung nodule"
 LUNG_CLASSES = ("lung", "left lung", "right lung")
@@ -47,6 +48,7 @@ def detect_from_segmentation(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     scorer: Optional[Scorer] = None,
+    card: Optional[ModelCard] = None,
     progress: ProgressCallback = no_progress,
     cancel: Optional[CancelToken] = None,
 ) -> DetectionResult:
@@ -56,7 +58,9 @@ def detect_from_segmentation(
         result: the output of ``segment_volume`` for ``volume``.
         volume: the input CT (HU) that was segmented.
         threshold: report findings with ``score >= threshold``.
-        scorer: candidate scorer (default: built-in).
+        scorer: candidate scorer; default: the FP-reduction scorer shipped with ``card``'s
+            model (:func:`~.scorer.scorer_for_model`), else the maximum nodule probability.
+        card: the card of the model that produced ``result``.
         progress: ``(fraction, message)`` callback.
         cancel: checked between candidates.
 
@@ -65,6 +69,8 @@ def detect_from_segmentation(
     Returns:
         The findings and their label map on ``volume``'s grid.
     """
+    if scorer is None and card is not None:
+        scorer = scorer_for_model(card)
     return detect_nodules(nodule_probability(result), volume, threshold=threshold, scorer=scorer,
                           region=lung_region(result), progress=progress, cancel=cancel)
 
@@ -92,7 +98,7 @@ def segment_and_detect(
         volume: a CT in HU.
         model: a loaded segmentation model with a ``lung nodule`` class.
         threshold: report findings with ``score >= threshold``.
-        scorer: candidate scorer (default: built-in).
+        scorer: candidate scorer; default: the one shipped with the model (:func:`~.scorer.scorer_for_model`).
         progress: ``(fraction, message)`` callback over both stages.
         cancel: checked between stages, windows and candidates.
         **segment_options: passed to ``segment_volume`` (``fast``, ``threads``, ``keep_features``...).
@@ -105,7 +111,7 @@ def segment_and_detect(
                                   cancel=cancel, **segment_options)
     started = time.perf_counter()
     detection = detect_from_segmentation(
-        segmentation, volume, threshold=threshold, scorer=scorer,
+        segmentation, volume, threshold=threshold, scorer=scorer, card=model.card,
         progress=sub_progress(progress, SEGMENTATION_END, 1.0), cancel=cancel,
     )
     segmentation.timings["detect"] = time.perf_counter() - started

@@ -1,28 +1,33 @@
 """The calibrated score of a nodule candidate: logistic regression on candidate features.
 
 ``score = sigmoid(bias + weights . (features - mean) / scale)``, fitted by L2-regularised
-Newton iterations (:func:`fit_logistic`). The parameters are stored as safetensors, and
-the built-in file is loaded only after its SHA-256 matches :data:`BUILTIN_SHA256`.
+Newton iterations (:func:`fit_logistic`). The parameters are stored as safetensors.
 
-Without a fitted scorer (:class:`ProbabilityScorer`), the score is the candidate's maximum
-nodule probability from the segmentation network.
+A model folder may ship a fitted scorer: ``detection_card.json`` beside ``model_card.json``
+names the weights file, its SHA-256 (checked before loading) and the SHA-256 of the
+segmentation weights whose candidates it was fitted on (:func:`scorer_for_model`). Without
+one, or when the segmentation weights changed since, the score is the candidate's maximum
+nodule probability (:class:`ProbabilityScorer`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional, Protocol, Sequence
+from typing import Any, Mapping, Optional, Protocol, Sequence
 
 import numpy as np
 
 from ..errors import InputError
+from ..models.card import ModelCard
 
-BUILTIN_FILE = Path(__file__).resolve().parents[1] / "models" / "builtin" / "chest_ct" / "fp_reduction.safetensors"
-# SHA-256 of the shipped FP-reduction weights; None while none are shipped.
-BUILTIN_SHA256: Optional[str] = None
+DETECTION_CARD = "detection_card.json"
+BUILTIN_FOLDER = Path(__file__).resolve().parents[1] / "models" / "builtin" / "chest_ct"
+BUILTIN_FILE = BUILTIN_FOLDER / "fp_reduction.safetensors"
 
 
 class Scorer(Protocol):
@@ -98,11 +103,40 @@ def sha256_of(path: str | os.PathLike) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def builtin_scorer() -> Scorer:
-    """The shipped FP-reduction scorer, or :class:`ProbabilityScorer` when none is shipped."""
-    if BUILTIN_SHA256 is None:
+def scorer_for_model(card: ModelCard) -> Scorer:
+    """The FP-reduction scorer shipped with ``card``'s model, else :class:`ProbabilityScorer`.
+
+    The scorer is used only when ``detection_card.json`` in the model folder says it was
+    fitted on this model's weights (same SHA-256); otherwise a warning says why it is not.
+
+    Raises:
+        InputError: the detection card or the scorer's weights file is malformed or altered.
+    """
+    path = card.folder / DETECTION_CARD if card.folder else None
+    if path is None or not path.is_file():
         return ProbabilityScorer()
-    return LogisticScorer.load(BUILTIN_FILE, BUILTIN_SHA256)
+    entry = read_detection_card(path)
+    if entry["segmentation_weights_sha256"] != card.weights.get("sha256"):
+        warnings.warn(f"{path}: its FP-reduction scorer was fitted on other {card.name} weights; "
+                      "scoring candidates by nodule probability instead (refit with detection.fp_training)", stacklevel=2)
+        return ProbabilityScorer()
+    return LogisticScorer.load(path.parent / entry["file"], entry["sha256"])
+
+
+def read_detection_card(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``fp_reduction`` entry of a ``detection_card.json``.
+
+    Raises:
+        InputError: unreadable JSON or a missing key.
+    """
+    try:
+        entry = json.loads(Path(path).read_text())["fp_reduction"]
+        for key in ("file", "sha256", "segmentation_weights_sha256"):
+            entry[key]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(f"{path}: not a valid detection card ({error!r}); it needs fp_reduction.file, .sha256 "
+                         "and .segmentation_weights_sha256") from None
+    return entry
 
 
 def fit_logistic(
