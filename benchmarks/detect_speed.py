@@ -62,7 +62,7 @@ def main() -> int:
         segmentation = segment_volume(volume, model, threads=THREADS)
         segment_seconds.append(time.perf_counter() - started)
         started = time.perf_counter()
-        detection = detect_from_segmentation(segmentation, volume)
+        detection = detect_from_segmentation(segmentation, volume, card=model.card)
         detect_seconds.append(time.perf_counter() - started)
     segment_best, detect_best = min(segment_seconds), min(detect_seconds)
     overhead = detect_best / segment_best
