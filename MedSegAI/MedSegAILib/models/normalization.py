@@ -15,24 +15,26 @@ OUTSIDE_AIR_MEDIAN_HU = -975.0
 
 
 def outside_air_mask(hu: np.ndarray) -> np.ndarray:
-    """Air outside the patient: air regions (< -500 HU) that reach the array's edge and are
-    pure air (median below -975 HU).
+    """Air outside the patient: in each axial slice (``hu`` is ``[z, y, x]``), air regions
+    (< -500 HU) that reach the slice's edge and are pure air (median below -975 HU).
 
+    Working per slice keeps the trachea and lungs apart from the air around the body even
+    where an all-air slab (padding, a slice above the patient) would join them in 3-D.
     Lungs cut by the field of view also reach the edge, but their parenchyma has a median
     well above -975 HU, so they are not marked.
     """
-    air = hu < OUTSIDE_AIR_THRESHOLD_HU
-    labels, count = ndimage.label(air)
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = ndimage.generate_binary_structure(2, 1)
+    labels, count = ndimage.label(hu < OUTSIDE_AIR_THRESHOLD_HU, structure=structure)
     if count == 0:
         return np.zeros(hu.shape, dtype=bool)
-    faces = np.unique(np.concatenate([labels[0].ravel(), labels[-1].ravel(), labels[:, 0].ravel(), labels[:, -1].ravel(),
-                                      labels[:, :, 0].ravel(), labels[:, :, -1].ravel()]))
-    faces = faces[faces > 0]
-    if faces.size == 0:
+    edges = np.concatenate([labels[:, 0].ravel(), labels[:, -1].ravel(), labels[:, :, 0].ravel(), labels[:, :, -1].ravel()])
+    edges = np.unique(edges[edges > 0])
+    if edges.size == 0:
         return np.zeros(hu.shape, dtype=bool)
-    medians = np.atleast_1d(ndimage.median(hu, labels, faces))
+    medians = np.atleast_1d(ndimage.median(hu, labels, edges))
     outside = np.zeros(count + 1, dtype=bool)
-    outside[faces[medians < OUTSIDE_AIR_MEDIAN_HU]] = True
+    outside[edges[medians < OUTSIDE_AIR_MEDIAN_HU]] = True
     return outside[labels]
 
 
