@@ -126,3 +126,20 @@ def test_refuses_one_sample_and_missing_features(phantom, random_model, segmenta
         estimate_uncertainty(plain, random_model, 4)
     with pytest.raises(ValueError, match="features\\(\\)/head\\(\\)"):
         head_sampler(torch.nn.Conv3d(1, 1, 1), 4, 0, torch.device("cpu"))
+
+
+def test_voxels_confident_in_the_deterministic_pass_are_taken_as_certain(segmentation, random_model):
+    everywhere = np.ones(segmentation.model_labels.shape, dtype=bool)
+    none_sampled = estimate_uncertainty(segmentation, random_model, 3, sample_below=0.0,
+                                        regions={"all": AgreementRegion(1, everywhere)})
+    all_sampled = estimate_uncertainty(segmentation, random_model, 3, sample_below=1.0)
+    assert not none_sampled.mutual_information.any()
+    np.testing.assert_allclose(none_sampled.mean_probabilities, segmentation.probabilities)
+    assert none_sampled.agreement["all"].tolist() == [1.0, 1.0, 1.0]
+    assert all_sampled.mutual_information.any()
+    threshold = float(np.median(segmentation.probabilities.max(axis=0)))
+    partly = estimate_uncertainty(segmentation, random_model, 3, sample_below=threshold)
+    sampled = segmentation.probabilities.max(axis=0) < threshold
+    assert sampled.any() and (~sampled).any()
+    np.testing.assert_allclose(partly.entropy[sampled], all_sampled.entropy[sampled], atol=1e-5)
+    np.testing.assert_array_equal(partly.mutual_information[~sampled], 0.0)

@@ -57,22 +57,27 @@ class FactorisedDropoutHead:
             block[c * out_channels:(c + 1) * out_channels, c] = conv.weight.detach()[:, c].cpu()
         self.block_weight = block.to(conv.weight.device)
 
-    def __call__(self, features: torch.Tensor) -> torch.Tensor:
+    def __call__(self, features: torch.Tensor, voxels: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Logits of every sample for a chunk.
 
         Args:
             features: ``(C, d, h, w)`` float32 with ``halo`` voxels of context on each side.
+            voxels: optional boolean ``(d - 2*halo, h - 2*halo, w - 2*halo)``: only these.
 
         Returns:
-            ``(N, K, d - 2*halo, h - 2*halo, w - 2*halo)`` logits.
+            ``(N, K, d - 2*halo, h - 2*halo, w - 2*halo)`` logits, or ``(N, K, S)`` for the
+            ``S`` selected ``voxels``.
         """
         conv = self.conv
         partial = F.conv3d(features[None], self.block_weight, None, 1, 0, conv.dilation)[0]
         in_channels, out_channels = conv.in_channels, conv.out_channels
-        spatial = partial.shape[1:]
-        partial = partial.reshape(in_channels, out_channels * int(np.prod(spatial)))
+        spatial = tuple(partial.shape[1:])
+        partial = partial.reshape(in_channels, out_channels, -1)
+        if voxels is not None:
+            partial, spatial = partial[:, :, voxels.reshape(-1)], (int(voxels.sum()),)
+        count = int(np.prod(spatial))
         masks_first = self.masks_first.to(partial.device)
-        hidden = (masks_first @ partial).reshape(-1, out_channels, int(np.prod(spatial)))
+        hidden = (masks_first @ partial.reshape(in_channels, out_channels * count)).reshape(-1, out_channels, count)
         if conv.bias is not None:
             hidden = hidden + conv.bias.detach().reshape(1, -1, 1)
         hidden = self.activation(hidden)
@@ -81,7 +86,7 @@ class FactorisedDropoutHead:
         logits = torch.bmm(per_sample, hidden)
         if self.last.bias is not None:
             logits = logits + self.last.bias.detach().reshape(1, -1, 1)
-        return logits.reshape((logits.shape[0], logits.shape[1]) + tuple(spatial))
+        return logits.reshape((logits.shape[0], logits.shape[1]) + spatial)
 
 
 class BatchedDropoutHead:
@@ -99,7 +104,7 @@ class BatchedDropoutHead:
             (m.kernel_size[0] // 2) * m.dilation[0] for m in head.modules() if isinstance(m, nn.Conv3d)
         )
 
-    def __call__(self, features: torch.Tensor) -> torch.Tensor:
+    def __call__(self, features: torch.Tensor, voxels: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Logits of every sample for a chunk (see :meth:`FactorisedDropoutHead.__call__`)."""
         dropouts = [m for m in self.head.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
         devices = [features.device] if features.device.type == "cuda" else []
@@ -115,7 +120,7 @@ class BatchedDropoutHead:
         h = self.halo
         if h:
             logits = logits[:, :, h:-h, h:-h, h:-h]
-        return logits
+        return logits if voxels is None else logits[:, :, voxels]
 
 
 def is_factorisable(head: nn.Module) -> bool:
@@ -186,10 +191,12 @@ def sample_probabilities(
     chunk: Sequence[slice],
     device: torch.device,
     temperature: Optional[float] = None,
+    voxels: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """Softmax of every sample on ``chunk``: ``(N, K, d, h, w)`` float32 on ``device``."""
+    """Softmax of every sample on ``chunk``: ``(N, K, d, h, w)`` float32 on ``device``, or
+    ``(N, K, S)`` for the ``S`` selected ``voxels`` (boolean ``(d, h, w)``)."""
     with torch.inference_mode():
-        logits = sampler(features_with_halo(features, chunk, sampler.halo, device))
+        logits = sampler(features_with_halo(features, chunk, sampler.halo, device), voxels)
         if temperature is not None:
             logits = logits / temperature
         return softmax(logits.float(), dim=1)

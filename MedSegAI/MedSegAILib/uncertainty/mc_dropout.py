@@ -8,7 +8,11 @@ segment or gave less than :data:`CONFIDENT_PROBABILITY` for its class, plus
 :data:`BOX_MARGIN_VOXELS`. That box holds the lungs and the body wall next to them; the
 rest of the body crop (confident background) is not sampled: there the entropy map holds
 the deterministic softmax's entropy (below 0.06 nats by construction) and the mutual
-information is 0. Everything is computed on the model grid, then resampled to the input grid.
+information is 0. Inside the box, voxels whose deterministic probability for their class
+is at least :data:`SAMPLE_BELOW` (the interiors of confidently segmented organs) are taken
+as certain: they keep the deterministic entropy (below 0.01 nats), zero mutual information
+and the deterministic class in every sample, and only the head's convolution is computed
+for them. Everything is computed on the model grid, then resampled to the input grid.
 
 Agreement between samples: for each region (a segment, or a detection finding), the Dice
 of each sample's class mask with the mean prediction's class mask, inside the region
@@ -36,6 +40,7 @@ from .maps import entropy as entropy_along, voxel_uncertainty
 
 DEFAULT_SEED = 0
 CONFIDENT_PROBABILITY = 0.99
+SAMPLE_BELOW = 0.999
 BOX_MARGIN_VOXELS = 3
 AGREEMENT_MARGIN_VOXELS = 2
 
@@ -92,6 +97,7 @@ def estimate_uncertainty(
     regions: Optional[Mapping[object, AgreementRegion]] = None,
     seed: int = DEFAULT_SEED,
     temperature: Optional[float] = None,
+    sample_below: float = SAMPLE_BELOW,
     chunk_voxels: int = DEFAULT_CHUNK_VOXELS,
     threads: int = DEFAULT_CPU_THREADS,
     progress: Optional[ProgressCallback] = None,
@@ -106,6 +112,8 @@ def estimate_uncertainty(
         regions: regions whose sample agreement (Dice) to measure, by key.
         seed: seeds the dropout masks (same seed, same maps).
         temperature: divide the logits by this before the softmax (calibration).
+        sample_below: sample only the voxels whose deterministic probability for their
+            class is below this (1.0: every voxel of the sampled box).
         chunk_voxels: voxels per chunk (memory: about 30 floats per voxel per sample).
         threads: torch CPU threads while running on the CPU.
         progress: ``(fraction, message)`` callback.
@@ -144,12 +152,20 @@ def estimate_uncertainty(
         with threads_context:
             for index, chunk in enumerate(chunks):
                 check_cancelled(cancel)
-                maps = voxel_uncertainty(sample_probabilities(sampler, result.features, chunk, device, temperature))
-                out.entropy[chunk] = maps.entropy.cpu().numpy()
-                out.mutual_information[chunk] = maps.mutual_information.cpu().numpy()
-                out.variance[chunk] = maps.variance.cpu().numpy()
-                out.mean_probabilities[(slice(None),) + chunk] = maps.mean.cpu().numpy().astype(np.float16)
-                _count_agreement(maps.votes, maps.predicted, chunk, regions or {}, territories, counts)
+                deterministic = probabilities[(slice(None),) + chunk]
+                selected = deterministic.max(axis=0) < sample_below
+                votes = np.broadcast_to(deterministic.argmax(axis=0).astype(np.uint8), (samples,) + selected.shape).copy()
+                if selected.any():
+                    chosen = torch.from_numpy(selected).to(device)
+                    maps = voxel_uncertainty(sample_probabilities(sampler, result.features, chunk, device, temperature, chosen))
+                    out.entropy[chunk][selected] = maps.entropy.cpu().numpy()
+                    out.mutual_information[chunk][selected] = maps.mutual_information.cpu().numpy()
+                    out.variance[chunk][selected] = maps.variance.cpu().numpy()
+                    mean = out.mean_probabilities[(slice(None),) + chunk]
+                    mean[:, selected] = maps.mean.cpu().numpy().astype(np.float16)
+                    votes[:, selected] = maps.votes.cpu().numpy()
+                predicted = out.mean_probabilities[(slice(None),) + chunk].argmax(axis=0)
+                _count_agreement(torch.from_numpy(votes), torch.from_numpy(predicted), chunk, regions or {}, territories, counts)
                 progress((index + 1) / len(chunks), f"uncertainty: chunk {index + 1}/{len(chunks)} ({samples} samples)")
     for key, (intersection, sample_size, reference_size) in counts.items():
         total = sample_size + reference_size
