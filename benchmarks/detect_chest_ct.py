@@ -67,7 +67,9 @@ def main() -> int:
     accepted = bool(top and top["side"] == "right" and top["diameter_mm"] >= 15.0 and len(rows) <= 3)
     print(f"acceptance (top finding is a right-lung mass >= 15 mm, <= 2 others): {'PASS' if accepted else 'FAIL'}")
     result = {"model": f"{card.name} {card.version}", "threshold": args.threshold, "seconds": round(seconds, 2),
-              "candidates": detection.candidates, "findings": rows, "accepted": accepted}
+              "candidates": detection.candidates,
+              "max_nodule_probability": round(float(nodule_probability(segmentation).array.max()), 4),
+              "findings": rows, "accepted": accepted}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     draw(volume, detection, Path(args.png), nodule_probability(segmentation))
