@@ -152,9 +152,10 @@ def estimate_uncertainty(
         with threads_context:
             for index, chunk in enumerate(chunks):
                 check_cancelled(cancel)
-                deterministic = probabilities[(slice(None),) + chunk]
+                deterministic = probabilities[(slice(None),) + chunk].astype(np.float32)  # numpy float16 maths is slow
                 selected = deterministic.max(axis=0) < sample_below
-                votes = np.broadcast_to(deterministic.argmax(axis=0).astype(np.uint8), (samples,) + selected.shape).copy()
+                predicted = deterministic.argmax(axis=0).astype(np.uint8)
+                votes = np.broadcast_to(predicted, (samples,) + selected.shape).copy()
                 if selected.any():
                     chosen = torch.from_numpy(selected).to(device)
                     maps = voxel_uncertainty(sample_probabilities(sampler, result.features, chunk, device, temperature, chosen))
@@ -164,7 +165,7 @@ def estimate_uncertainty(
                     mean = out.mean_probabilities[(slice(None),) + chunk]
                     mean[:, selected] = maps.mean.cpu().numpy().astype(np.float16)
                     votes[:, selected] = maps.votes.cpu().numpy()
-                predicted = out.mean_probabilities[(slice(None),) + chunk].argmax(axis=0)
+                    predicted[selected] = maps.predicted.cpu().numpy()
                 _count_agreement(torch.from_numpy(votes), torch.from_numpy(predicted), chunk, regions or {}, territories, counts)
                 progress((index + 1) / len(chunks), f"uncertainty: chunk {index + 1}/{len(chunks)} ({samples} samples)")
     for key, (intersection, sample_size, reference_size) in counts.items():
@@ -177,7 +178,9 @@ def estimate_uncertainty(
 def sampled_box(result: SegmentationResult, margin: int = BOX_MARGIN_VOXELS) -> Optional[tuple[slice, slice, slice]]:
     """The ``[k, j, i]`` box that is sampled: segments and unconfident voxels, plus ``margin``."""
     interesting = result.model_labels > 0
-    interesting |= result.probabilities.max(axis=0) < CONFIDENT_PROBABILITY
+    for start in range(0, interesting.shape[0], 16):  # float32 slabs: numpy float16 maths is slow
+        slab = result.probabilities[:, start:start + 16].astype(np.float32)
+        interesting[start:start + 16] |= slab.max(axis=0) < CONFIDENT_PROBABILITY
     found = ndimage.find_objects(interesting.astype(np.uint8))
     if not found or found[0] is None:
         return None
