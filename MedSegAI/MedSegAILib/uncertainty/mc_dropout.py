@@ -156,16 +156,21 @@ def estimate_uncertainty(
                 selected = deterministic.max(axis=0) < sample_below
                 predicted = deterministic.argmax(axis=0).astype(np.uint8)
                 votes = np.broadcast_to(predicted, (samples,) + selected.shape).copy()
-                if selected.any():
-                    chosen = torch.from_numpy(selected).to(device)
-                    maps = voxel_uncertainty(sample_probabilities(sampler, result.features, chunk, device, temperature, chosen))
-                    out.entropy[chunk][selected] = maps.entropy.cpu().numpy()
-                    out.mutual_information[chunk][selected] = maps.mutual_information.cpu().numpy()
-                    out.variance[chunk][selected] = maps.variance.cpu().numpy()
-                    mean = out.mean_probabilities[(slice(None),) + chunk]
-                    mean[:, selected] = maps.mean.cpu().numpy().astype(np.float16)
-                    votes[:, selected] = maps.votes.cpu().numpy()
-                    predicted[selected] = maps.predicted.cpu().numpy()
+                found = ndimage.find_objects(selected.astype(np.uint8))
+                if found and found[0] is not None:
+                    # Only the selected voxels' bounding box in this chunk runs the head.
+                    local = found[0]
+                    sub = tuple(slice(c.start + part.start, c.start + part.stop) for c, part in zip(chunk, local))
+                    picked = selected[local]
+                    chosen = torch.from_numpy(np.ascontiguousarray(picked)).to(device)
+                    maps = voxel_uncertainty(sample_probabilities(sampler, result.features, sub, device, temperature, chosen))
+                    out.entropy[sub][picked] = maps.entropy.cpu().numpy()
+                    out.mutual_information[sub][picked] = maps.mutual_information.cpu().numpy()
+                    out.variance[sub][picked] = maps.variance.cpu().numpy()
+                    mean = out.mean_probabilities[(slice(None),) + sub]
+                    mean[:, picked] = maps.mean.cpu().numpy().astype(np.float16)
+                    votes[(slice(None),) + local][:, picked] = maps.votes.cpu().numpy()
+                    predicted[local][picked] = maps.predicted.cpu().numpy()
                 _count_agreement(torch.from_numpy(votes), torch.from_numpy(predicted), chunk, regions or {}, territories, counts)
                 progress((index + 1) / len(chunks), f"uncertainty: chunk {index + 1}/{len(chunks)} ({samples} samples)")
     for key, (intersection, sample_size, reference_size) in counts.items():
