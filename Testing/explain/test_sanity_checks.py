@@ -6,7 +6,7 @@ inserter (so the lesion's true extent is known).
 
 - Grad-CAM of ``lung nodule`` points at the lesion: >= 60 % of the map's mass in its top
   1 % of voxels lies within 10 mm of the lesion;
-- model randomisation: the same target explained by a network with re-initialised
+- model randomisation (on the lungs): the same target explained by a network with re-initialised
   weights gives a different map (Spearman rank correlation < 0.5);
 - entropy is higher at segment boundaries than inside segments, and higher on a noised
   input than on the clean one.
@@ -36,7 +36,7 @@ from MedSegAILib.uncertainty.mc_dropout import estimate_uncertainty
 CUBE_MM = 100.0
 LESION_DIAMETER_MM = 12.0
 SAMPLES = 8
-NODULE_CLASS = 2  # raw network class of the chest_ct model (background, lung, lung nodule, airway)
+LUNG_CLASS = 1  # raw network classes of the chest_ct model: background, lung, lung nodule, airway
 
 pytestmark = [pytest.mark.shared_data]
 
@@ -81,6 +81,9 @@ def segmented(shipped, lesion_case):
     return segment_volume(volume, shipped, keep_features=True)
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "chest_ct 0.1.0 does not segment nodules (its card says so), so there is no lesion target; "
+    "strict: this test must start passing, and this mark be removed, with a model that does (issue 5)"))
 def test_gradcam_mass_concentrates_on_the_lesion(shipped, lesion_case, segmented):
     volume, lesion = lesion_case
     nodule = shipped.card.label("lung nodule").value
@@ -94,10 +97,12 @@ def test_gradcam_mass_concentrates_on_the_lesion(shipped, lesion_case, segmented
 
 
 def test_randomising_the_weights_changes_the_map(shipped, lesion_case, segmented):
+    """Adebayo's model-randomisation check, on the lungs (a target the shipped model segments)."""
     volume, _ = lesion_case
-    target = segmented.model_labels == shipped.card.label("lung nodule").value
+    lungs = [shipped.card.label("left lung").value, shipped.card.label("right lung").value]
+    target = np.isin(segmented.model_labels, lungs)
     assert target.any()
-    trained = gradcam_on_model_grid(segmented, shipped, target, NODULE_CLASS).values
+    trained = gradcam_on_model_grid(segmented, shipped, target, LUNG_CLASS).values
     network = copy.deepcopy(shipped.network)
     for module in network.modules():
         if hasattr(module, "reset_parameters"):
@@ -105,7 +110,8 @@ def test_randomising_the_weights_changes_the_map(shipped, lesion_case, segmented
     randomised = replace(shipped, network=network.eval())
     # Same volume, same grid, same target region; only the weights differ.
     resegmented = segment_volume(volume, randomised, keep_features=True)
-    random_map = gradcam_on_model_grid(resegmented, randomised, target, NODULE_CLASS).values
+    random_map = gradcam_on_model_grid(resegmented, randomised, target, LUNG_CLASS).values
+    assert trained.max() > 0
     rho = stats.spearmanr(trained.ravel(), random_map.ravel()).statistic
     assert rho < 0.5, f"Grad-CAM barely changed when the weights were randomised (Spearman {rho:.2f})"
 
