@@ -1,6 +1,7 @@
 """Render a model folder's ``model_card.json`` as the human-readable ``MODEL_CARD.md``.
 
 The Markdown is generated, never hand-edited, so its figures always equal the card's.
+Further sections (``card["sections"]``: title -> Markdown) are appended after the limits.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def render_model_card(card: dict[str, Any]) -> str:
     else:
         lines.append("Not measured yet (provisional checkpoint).")
     lines += ["", "## Limits", ""] + [f"- {limit}" for limit in card["limits"]]
+    for title, text in (card.get("sections") or {}).items():  # e.g. "Uncertainty", written by its evaluation
+        lines += ["", f"## {title}", "", text.strip()]
     return "\n".join(lines) + "\n"
 
 
