@@ -46,3 +46,7 @@ def test_real_chest_ct_gives_contract_files_with_the_left_lung_on_the_left(share
     voxel_ml = float(np.prod(labels.spacing)) / 1000.0
     for name in ("left lung", "right lung"):
         assert 500.0 < np.count_nonzero(labels.array == values[name]) * voxel_ml < 4500.0, name
+    # The trachea is airway, central and above the lungs' hila, not part of a lung.
+    airway = np.count_nonzero(labels.array == values["airway"]) * voxel_ml
+    assert 20.0 < airway < 250.0
+    assert abs(centre_x(values["airway"])) < 40.0

@@ -115,7 +115,26 @@ def postprocess(probabilities: np.ndarray, grid: Volume, card: ModelCard, midlin
         lung_values = [by_name[name] for name in LUNG_NAMES + ("lung",) if name in by_name]
         keep = nodules_in_lung(labels == nodule, np.isin(labels, lung_values), grid.spacing)
         labels[(labels == nodule) & ~keep] = 0
+    airway = by_name.get("airway")
+    if airway is not None and not (labels == airway).any():
+        labels[classical_airway(grid) & np.isin(labels, [0, by_name.get("left lung", 0), by_name.get("right lung", 0)])] = airway
     return labels
+
+
+def classical_airway(grid: Volume) -> np.ndarray:
+    """Trachea and main bronchi by the training pipeline's region growing, on the model grid.
+
+    Used when the network's airway channel gives nothing, so that the trachea is reported as
+    airway instead of being swallowed by a lung (see the model card's limits). Empty when no
+    trachea-like tube is found (e.g. a field of view below the carina).
+    """
+    from ..training.pseudo_labels import AIR_THRESHOLD_HU, body_mask, find_trachea_seed, grow_airway
+
+    body = body_mask(grid.array, grid.spacing)
+    seed = find_trachea_seed((grid.array < AIR_THRESHOLD_HU) & body, body, grid.spacing)
+    if seed is None:
+        return np.zeros(grid.array.shape, dtype=bool)
+    return grow_airway(grid.array, body, seed, grid.spacing)
 
 
 def near_exterior_air(hu: np.ndarray, spacing: tuple[float, float, float], margin_mm: float = EXTERIOR_MARGIN_MM) -> np.ndarray:
