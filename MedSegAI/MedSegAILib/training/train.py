@@ -119,13 +119,15 @@ def train(
     init: Optional[Path] = None,
     corrections: Optional[Path] = None,
     class_weights: Optional[Sequence[float]] = None,
+    p_nodules: float = AugmentOptions.p_nodules,
 ) -> Path:
     """Train and write the model folder ``out``; returns ``out``.
 
     Stops after ``minutes`` of wall time or ``max_steps`` steps, whichever comes first;
     the learning rate follows a cosine schedule over the time budget. ``init`` starts
     from earlier weights (a safetensors state_dict) instead of a random initialisation;
-    ``class_weights`` weight the cross-entropy per raw class.
+    ``class_weights`` weight the cross-entropy per raw class; ``p_nodules`` is the chance that a
+    patch gets synthetic nodules inserted.
     """
     rng = seed_everything(seed)
     torch.set_num_threads(threads)
@@ -141,7 +143,7 @@ def train(
     # Channels-last (NDHWC) lets oneDNN run the 3-D convolutions about 2-3x faster on CPU.
     network = network.to(run_device, memory_format=torch.channels_last_3d)
     optimizer = torch.optim.AdamW(network.parameters(), lr=lr, weight_decay=1e-4)
-    options = AugmentOptions()
+    options = AugmentOptions(p_nodules=p_nodules)
     started = time.monotonic()
     last_checkpoint = started
     budget = minutes * 60.0
@@ -196,11 +198,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--init", type=Path, default=None, help="start from these weights (safetensors state_dict)")
     parser.add_argument("--corrections", type=Path, default=None, metavar="DIR",
                         help="also train on the corrected cases of DIR (written by `medsegai corrections export`)")
+    parser.add_argument("--p-nodules", type=float, default=AugmentOptions.p_nodules,
+                        help=f"chance that a patch gets synthetic nodules inserted (default {AugmentOptions.p_nodules})")
     args = parser.parse_args(argv)
     train(
         args.out, seed=args.seed, minutes=args.minutes, max_steps=args.max_steps, batch=args.batch, patch=args.patch,
         lr=args.lr, spacing=args.spacing, data_dir=args.data, cache_dir=args.cache, device=args.device,
         threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init, class_weights=args.class_weights, corrections=args.corrections,
+        p_nodules=args.p_nodules,
         command="python -m MedSegAILib.training.train " + " ".join(sys.argv[1:] if argv is None else argv),
     )
     return 0
