@@ -19,13 +19,12 @@ import time
 
 import torch
 
-from ..detection.detector import DEFAULT_THRESHOLD
 from ..detection.pipeline import segment_and_detect
 from ..dicom_out.commands import add_dicom_out_argument, check_dicom_out, write_findings_dicom
 from ..errors import InputError
 from ..explain.commands import add_gradcam_layer_argument, write_findings_gradcam
 from ..explain.targets import findings_on_model_grid
-from ..inference.device import DEFAULT_CPU_THREADS, select_device
+from ..inference.device import select_device
 from ..inference.run_record import build_run_record
 from ..io import OutputDir, Volume, read_volume, write_label_map
 from ..io.atomic import write_json
@@ -35,6 +34,7 @@ from ..models.registry import LoadedModel, load_model, resolve_model
 from ..progress import ProgressCallback, sub_progress
 from ..uncertainty.commands import add_finding_uncertainty, check_model_supports, check_samples, finding_uncertainties
 from .common import add_input_arguments, add_output_argument, add_run_arguments, progress_for
+from .network_options import add_network_arguments, add_threshold_argument, check_network_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,21 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_input_arguments(parser)
     add_output_argument(parser)
     add_run_arguments(parser)
-    parser.add_argument(
-        "--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="P",
-        help=f"report findings whose score is at least P, 0..1 (default: {DEFAULT_THRESHOLD})",
-    )
-    parser.add_argument("--fast", action="store_true", help="run at the model's coarser fast spacing (quicker, less detail)")
+    add_network_arguments(parser)
+    add_threshold_argument(parser)
     parser.add_argument(
         "--uncertainty", type=int, default=0, metavar="N",
         help="N Monte-Carlo dropout samples; adds an uncertainty to each finding (0 = off, the default)",
     )
     parser.add_argument("--gradcam", action="store_true", help="write gradcam_nodules.nii.gz, one Grad-CAM map for all findings")
     add_gradcam_layer_argument(parser)
-    parser.add_argument(
-        "--threads", type=int, default=DEFAULT_CPU_THREADS, metavar="N",
-        help=f"CPU threads for the network when it runs on the CPU (default: {DEFAULT_CPU_THREADS})",
-    )
     add_dicom_out_argument(parser, "a DICOM SR of the findings (findings_sr.dcm) and a DICOM SEG of them (nodules_seg.dcm)")
     parser.set_defaults(func=run)
 
@@ -71,11 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
     volume = read_volume(args.input, series_uid=args.series)
     timings["read"] = time.perf_counter() - started
-    if not 0.0 <= args.threshold <= 1.0:
-        raise InputError(f"--threshold {args.threshold}: must be a score between 0 and 1")
     check_samples(args.uncertainty)
-    if args.threads < 1:
-        raise InputError(f"--threads {args.threads}: must be at least 1")
+    check_network_arguments(args)
     card = resolve_model(args.model)
     check_dicom_out(args.dicom_out, volume)
     device = select_device(args.device)

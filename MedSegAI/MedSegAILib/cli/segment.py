@@ -12,11 +12,9 @@ import argparse
 import time
 
 from ..dicom_out.commands import add_dicom_out_argument, check_dicom_out, write_segmentation_dicom
-from ..detection.detector import DEFAULT_THRESHOLD
 from ..detection.pipeline import segment_and_detect
-from ..errors import InputError
 from ..explain.commands import add_gradcam_layer_argument, write_segment_gradcams
-from ..inference.device import DEFAULT_CPU_THREADS, select_device
+from ..inference.device import select_device
 from ..inference.engine import segment_volume
 from ..inference.run_record import build_run_record
 from ..io import OutputDir, read_volume, write_label_map
@@ -26,6 +24,7 @@ from ..models.registry import load_model, resolve_model
 from ..progress import sub_progress
 from ..uncertainty.commands import check_model_supports, check_samples, write_segment_uncertainty
 from .common import add_input_arguments, add_output_argument, add_run_arguments, progress_for
+from .network_options import add_network_arguments, add_threshold_argument, check_network_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_input_arguments(parser)
     add_output_argument(parser)
     add_run_arguments(parser)
-    parser.add_argument("--fast", action="store_true", help="run at the model's coarser fast spacing (quicker, less detail)")
+    add_network_arguments(parser)
+    add_threshold_argument(parser, "with --detect: ")
     parser.add_argument(
         "--uncertainty", type=int, default=0, metavar="N",
         help="N Monte-Carlo dropout samples; writes uncertainty maps (0 = off, the default)",
@@ -48,15 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--detect", action="store_true",
         help="also find nodules from the same network pass: findings.json and nodules.nii.gz, as `detect` writes them",
     )
-    parser.add_argument(
-        "--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="P",
-        help=f"with --detect: report findings whose score is at least P (default: {DEFAULT_THRESHOLD})",
-    )
     add_dicom_out_argument(parser, "the segmentation as a DICOM SEG (segmentation_seg.dcm)")
-    parser.add_argument(
-        "--threads", type=int, default=DEFAULT_CPU_THREADS, metavar="N",
-        help=f"CPU threads for the network when it runs on the CPU (default: {DEFAULT_CPU_THREADS})",
-    )
     parser.set_defaults(func=run)
 
 
@@ -69,13 +61,10 @@ def run(args: argparse.Namespace) -> int:
     volume = read_volume(args.input, series_uid=args.series)
     timings["read"] = time.perf_counter() - started
     check_samples(args.uncertainty)
-    if args.threads < 1:
-        raise InputError(f"--threads {args.threads}: must be at least 1")
+    check_network_arguments(args)
     card = resolve_model(args.model)
     for segment in args.gradcam:
         card.label(segment)
-    if not 0.0 <= args.threshold <= 1.0:
-        raise InputError(f"--threshold {args.threshold}: must be a score between 0 and 1")
     check_dicom_out(args.dicom_out, volume)
     device = select_device(args.device)
 
