@@ -10,7 +10,6 @@ and a warning.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -22,8 +21,8 @@ from ..errors import InputError
 from ..io.output_dir import OutputDir
 from ..io.volume import Volume
 from ..mesh import MeshOptions, export_meshes_with_report
-from ..mesh.export import LabelNames
 from ..mesh.options import DEFAULT_PASSBAND, DEFAULT_SMOOTHING_ITERATIONS
+from ..models.card import read_labels_json
 from .common import add_output_argument, add_quiet_argument, progress_for
 
 LOG = logging.getLogger("MedSegAILib.mesh")
@@ -66,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     options = _options(args)
     labels = read_label_map(Path(args.labelmap))
-    names = read_label_names(Path(args.labels)) if args.labels else {}
+    names = {label.value: (label.name, label.color) for label in read_labels_json(args.labels)} if args.labels else {}
     handler = _warnings_to_stderr()
     try:
         with OutputDir(args.output) as out:
@@ -101,26 +100,6 @@ def read_label_map(path: Path) -> Volume:
     if array.size and array.min() < 0:
         raise InputError(f"{path}: holds negative label values; labels must be 0 (background) or positive")
     return volume.with_array(array)
-
-
-def read_label_names(path: Path) -> LabelNames:
-    """``{value: (name, (r, g, b))}`` from a CONTRACT ``labels.json``.
-
-    Raises:
-        InputError: missing file, bad JSON, or entries without ``value``/``name``.
-    """
-    try:
-        entries = json.loads(path.read_text())["labels"]
-        names = {}
-        for entry in entries:
-            color = entry.get("color")
-            names[int(entry["value"])] = (str(entry["name"]), tuple(int(c) for c in color) if color else None)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file; give a labels.json as `medsegai segment` writes it") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise InputError(f"{path}: not a valid labels.json ({type(error).__name__}: {error}); "
-                         'expected {"labels": [{"value": 1, "name": "...", "color": [r, g, b]}, ...]}') from None
-    return names  # type: ignore[return-value]
 
 
 def _options(args: argparse.Namespace) -> MeshOptions:
