@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,8 +12,9 @@ import torch
 from MedSegAILib.inference.engine import segment_volume
 from MedSegAILib.models.networks import ChestUNet3D
 from MedSegAILib.uncertainty.head_sampling import BatchedDropoutHead, FactorisedDropoutHead, head_sampler, is_factorisable
+from MedSegAILib.uncertainty.input_grid import maps_on_input_grid
 from MedSegAILib.uncertainty.maps import voxel_uncertainty
-from MedSegAILib.uncertainty.mc_dropout import AgreementRegion, estimate_uncertainty
+from MedSegAILib.uncertainty.mc_dropout import SAMPLE_BELOW, AgreementRegion, estimate_uncertainty
 
 
 def explicit_dropout_head(network: ChestUNet3D, features: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
@@ -143,3 +145,41 @@ def test_voxels_confident_in_the_deterministic_pass_are_taken_as_certain(segment
     assert sampled.any() and (~sampled).any()
     np.testing.assert_allclose(partly.entropy[sampled], all_sampled.entropy[sampled], atol=1e-5)
     np.testing.assert_array_equal(partly.mutual_information[~sampled], 0.0)
+
+
+def test_unsampled_voxels_are_certain_and_the_box_holds_every_segment(segmentation, random_model):
+    result = estimate_uncertainty(segmentation, random_model, 3)
+    box = np.zeros(segmentation.model_labels.shape, dtype=bool)
+    box[result.sampled_box] = True
+    assert box[segmentation.model_labels > 0].all()
+    sampled = box & (segmentation.probabilities.max(axis=0) < SAMPLE_BELOW)
+    assert result.sampled_voxels == int(sampled.sum()) > 0
+    for values in (result.entropy, result.mutual_information, result.variance):
+        assert not values[~sampled].any()
+    np.testing.assert_array_equal(result.mean_probabilities[:, ~sampled], segmentation.probabilities[:, ~sampled])
+
+
+def test_maps_on_the_input_grid_equal_resampling_each_whole_map(segmentation):
+    rng = np.random.default_rng(0)
+    shape = segmentation.model_labels.shape
+    box = tuple(slice(n // 4, n // 4 + max(2, n // 3)) for n in shape)
+    maps = []
+    for _ in range(2):
+        values = np.zeros(shape, dtype=np.float32)
+        values[box] = rng.random(values[box].shape, dtype=np.float32)
+        maps.append(values)
+    fast = maps_on_input_grid(segmentation, maps, box)
+    for values, on_input in zip(maps, fast):
+        assert on_input.shape == segmentation.labels.array.shape and on_input.dtype == np.float32
+        np.testing.assert_allclose(on_input, segmentation.to_input_grid(values), atol=1e-5)
+
+
+def test_maps_on_an_input_grid_with_other_axes_equal_resampling_each_whole_map(phantom, random_model):
+    flipped = replace(phantom, direction=np.diag([-1.0, 1.0, 1.0]))  # not the model grid's axes: the SimpleITK path
+    segmentation = segment_volume(flipped, random_model)
+    shape = segmentation.model_labels.shape
+    box = tuple(slice(1, n - 1) for n in shape)
+    values = np.zeros(shape, dtype=np.float32)
+    values[box] = np.random.default_rng(1).random(values[box].shape, dtype=np.float32)
+    (on_input,) = maps_on_input_grid(segmentation, [values], box)
+    np.testing.assert_allclose(on_input, segmentation.to_input_grid(values), atol=1e-5)

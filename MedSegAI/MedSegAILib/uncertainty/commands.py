@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -16,6 +17,7 @@ from ..io.volume import Volume
 from ..models.registry import LoadedModel
 from ..progress import ProgressCallback, no_progress
 from .head_sampling import head_sampler
+from .input_grid import maps_on_input_grid
 from .mc_dropout import AgreementRegion, UncertaintyResult, estimate_uncertainty
 from .summary import findings_uncertainty, segment_regions, uncertainty_json
 
@@ -46,13 +48,16 @@ def write_segment_uncertainty(out: OutputDir, result: SegmentationResult, model:
                               threads: int, progress: ProgressCallback = no_progress) -> UncertaintyResult:
     """Sample, then write ``uncertainty_entropy.nii.gz``, ``uncertainty_mutual_information.nii.gz``
     (float32, input grid, stored at :data:`~MedSegAILib.explain.storage.STORAGE_STEP`) and
-    ``uncertainty.json``."""
+    ``uncertainty.json``. The two maps are resampled together and written in parallel."""
     regions = segment_regions(result, model.card)
     uncertainty = estimate_uncertainty(result, model, samples, regions=regions, threads=threads, progress=progress)
-    for values, name in ((uncertainty.entropy, "uncertainty_entropy.nii.gz"),
-                         (uncertainty.mutual_information, "uncertainty_mutual_information.nii.gz")):
-        write_float_map(quantised_for_storage(result.to_input_grid(values)), volume, out.path(name))
-    write_json(out.path("uncertainty.json"), uncertainty_json(uncertainty, result, model.card, regions))
+    maps = maps_on_input_grid(result, [uncertainty.entropy, uncertainty.mutual_information], uncertainty.sampled_box)
+    names = ("uncertainty_entropy.nii.gz", "uncertainty_mutual_information.nii.gz")
+    with ThreadPoolExecutor(max(1, min(threads, len(names)))) as pool:  # SimpleITK releases the GIL while it compresses
+        written = [pool.submit(write_float_map, quantised_for_storage(values), volume, out.path(name)) for values, name in zip(maps, names)]
+        write_json(out.path("uncertainty.json"), uncertainty_json(uncertainty, result, model.card, regions))
+        for future in written:
+            future.result()
     return uncertainty
 
 

@@ -2,17 +2,26 @@
 
 :func:`estimate_uncertainty` takes the :class:`~MedSegAILib.inference.engine.SegmentationResult`
 of ``segment_volume(..., keep_features=True)`` and samples only the dropout head, N times,
-on the kept decoder features (:mod:`.head_sampling`), chunk by chunk, only inside the
-sampled box: the bounding box of every voxel that the deterministic pass labelled as a
-segment or gave less than :data:`CONFIDENT_PROBABILITY` for its class, plus
-:data:`BOX_MARGIN_VOXELS`. That box holds the lungs and the body wall next to them; the
-rest of the body crop (confident background) is not sampled: there the entropy map holds
-the deterministic softmax's entropy (below 0.06 nats by construction) and the mutual
-information is 0. Inside the box, voxels whose deterministic probability for their class
-is at least :data:`SAMPLE_BELOW` (the interiors of confidently segmented organs) are taken
-as certain: they keep the deterministic entropy (below 0.01 nats), zero mutual information
-and the deterministic class in every sample, and only the head's convolution is computed
-for them. Everything is computed on the model grid, then resampled to the input grid.
+on the kept decoder features (:mod:`.head_sampling`), chunk by chunk, and only where it
+can matter:
+
+- the *sampled box* is the bounding box of every segment (and of every region whose
+  agreement is asked for, e.g. detection findings) plus :data:`BOX_MARGIN_VOXELS` (8 mm
+  on the 2 mm model grid): the lungs, airway and nodules with the tissue around them. If
+  the model labelled nothing, the box is the whole model grid;
+- inside it, only voxels whose deterministic probability for their class is below
+  :data:`SAMPLE_BELOW` are sampled.
+
+Every other voxel is taken as certain: it keeps the deterministic class (in the mean
+and in every sample) and gets 0 entropy, 0 mutual information and 0 variance. This is an
+approximation, measured on the chest series (docs/explainability.md): sampled too, those
+voxels would get a floor of Monte-Carlo entropy that this dropout head gives everywhere
+(0.13 nats on average, at most 0.26 inside the box), none of them reaching the 0.5-nat
+threshold of :mod:`.review`; outside the box the deterministic softmax is above 0.9 except
+in air outside the body. Chunks are independent and run in parallel threads with one
+torch thread each (chunks are small; intra-op threads cost more than they give there).
+Everything is computed on the model grid, then resampled to the input grid
+(:mod:`.input_grid`).
 
 Agreement between samples: for each region (a segment, or a detection finding), the Dice
 of each sample's class mask with the mean prediction's class mask, inside the region
@@ -24,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
@@ -35,13 +45,12 @@ from ..inference.device import DEFAULT_CPU_THREADS, cpu_threads
 from ..inference.engine import SegmentationResult
 from ..models.registry import LoadedModel
 from ..progress import CancelToken, ProgressCallback, check_cancelled, no_progress
-from .head_sampling import DEFAULT_CHUNK_VOXELS, head_sampler, iter_chunks, sample_probabilities
-from .maps import entropy as entropy_along, voxel_uncertainty
+from .head_sampling import DEFAULT_CHUNK_VOXELS, features_with_halo, head_sampler, iter_chunks
+from .maps import argmax, softmax, voxel_uncertainty
 
 DEFAULT_SEED = 0
-CONFIDENT_PROBABILITY = 0.99
 SAMPLE_BELOW = 0.999
-BOX_MARGIN_VOXELS = 3
+BOX_MARGIN_VOXELS = 4
 AGREEMENT_MARGIN_VOXELS = 2
 
 
@@ -63,8 +72,9 @@ class UncertaintyResult:
         mutual_information: BALD (nats), float32.
         variance: variance across samples of the predicted class's probability, float32.
         mean_probabilities: the mean softmax, float16 ``(K, k, j, i)`` (the deterministic
-            softmax outside the sampled box).
-        sampled_box: the ``[k, j, i]`` slices that were sampled (``None``: nothing to sample).
+            softmax where nothing was sampled).
+        sampled_box: the ``[k, j, i]`` slices inside which voxels were sampled.
+        sampled_voxels: how many voxels were sampled (the maps are 0 everywhere else).
         agreement: per region key, the Dice of each sample with the mean prediction.
         samples: N.
         seed: the seed of the dropout masks.
@@ -75,7 +85,8 @@ class UncertaintyResult:
     mutual_information: np.ndarray
     variance: np.ndarray
     mean_probabilities: np.ndarray
-    sampled_box: Optional[tuple[slice, slice, slice]]
+    sampled_box: tuple[slice, slice, slice]
+    sampled_voxels: int = 0
     agreement: dict[object, np.ndarray] = field(default_factory=dict)
     samples: int = 0
     seed: int = DEFAULT_SEED
@@ -83,10 +94,8 @@ class UncertaintyResult:
 
     @property
     def sampled_fraction(self) -> float:
-        """The fraction of the model grid inside the sampled box."""
-        if self.sampled_box is None:
-            return 0.0
-        return float(np.prod([s.stop - s.start for s in self.sampled_box]) / self.entropy.size)
+        """The fraction of the model grid that was sampled."""
+        return self.sampled_voxels / self.entropy.size
 
 
 def estimate_uncertainty(
@@ -113,9 +122,9 @@ def estimate_uncertainty(
         seed: seeds the dropout masks (same seed, same maps).
         temperature: divide the logits by this before the softmax (calibration).
         sample_below: sample only the voxels whose deterministic probability for their
-            class is below this (1.0: every voxel of the sampled box).
+            class is below this (above 1: every voxel of the sampled box).
         chunk_voxels: voxels per chunk (memory: about 30 floats per voxel per sample).
-        threads: torch CPU threads while running on the CPU.
+        threads: chunks sampled in parallel on the CPU (each with one torch thread).
         progress: ``(fraction, message)`` callback.
         cancel: checked between chunks.
 
@@ -135,44 +144,50 @@ def estimate_uncertainty(
     device = model.device
     sampler = head_sampler(model.network, samples, seed, device)
     probabilities = result.probabilities
+    grid = probabilities.shape[1:]
+    box = sampled_box(result, regions)
     out = UncertaintyResult(
-        entropy=_deterministic_entropy(probabilities),
-        mutual_information=np.zeros(probabilities.shape[1:], dtype=np.float32),
-        variance=np.zeros(probabilities.shape[1:], dtype=np.float32),
+        entropy=np.zeros(grid, dtype=np.float32),
+        mutual_information=np.zeros(grid, dtype=np.float32),
+        variance=np.zeros(grid, dtype=np.float32),
         mean_probabilities=probabilities.copy(),
-        sampled_box=sampled_box(result),
+        sampled_box=box,
         samples=samples,
         seed=seed,
     )
     territories = {key: _territory(region.mask) for key, region in (regions or {}).items()}
     counts = {key: np.zeros((3, samples), dtype=np.int64) for key in territories}  # intersection, sample, reference
-    if out.sampled_box is not None:
-        chunks = list(iter_chunks(out.sampled_box, chunk_voxels))
-        threads_context = cpu_threads(threads) if device.type == "cpu" else contextlib.nullcontext()
-        with threads_context:
-            for index, chunk in enumerate(chunks):
-                check_cancelled(cancel)
-                deterministic = probabilities[(slice(None),) + chunk].astype(np.float32)  # numpy float16 maths is slow
-                selected = deterministic.max(axis=0) < sample_below
-                predicted = deterministic.argmax(axis=0).astype(np.uint8)
-                votes = np.broadcast_to(predicted, (samples,) + selected.shape).copy()
-                found = ndimage.find_objects(selected.astype(np.uint8))
-                if found and found[0] is not None:
-                    # Only the selected voxels' bounding box in this chunk runs the head.
-                    local = found[0]
-                    sub = tuple(slice(c.start + part.start, c.start + part.stop) for c, part in zip(chunk, local))
-                    picked = selected[local]
-                    chosen = torch.from_numpy(np.ascontiguousarray(picked)).to(device)
-                    maps = voxel_uncertainty(sample_probabilities(sampler, result.features, sub, device, temperature, chosen))
-                    out.entropy[sub][picked] = maps.entropy.cpu().numpy()
-                    out.mutual_information[sub][picked] = maps.mutual_information.cpu().numpy()
-                    out.variance[sub][picked] = maps.variance.cpu().numpy()
-                    mean = out.mean_probabilities[(slice(None),) + sub]
-                    mean[:, picked] = maps.mean.cpu().numpy().astype(np.float16)
-                    votes[(slice(None),) + local][:, picked] = maps.votes.cpu().numpy()
-                    predicted[local][picked] = maps.predicted.cpu().numpy()
-                _count_agreement(torch.from_numpy(votes), torch.from_numpy(predicted), chunk, regions or {}, territories, counts)
-                progress((index + 1) / len(chunks), f"uncertainty: chunk {index + 1}/{len(chunks)} ({samples} samples)")
+
+    def sample_chunk(chunk: tuple[slice, slice, slice]) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """Fill ``out`` on ``chunk``; return its classes, sampled voxels and their votes."""
+        check_cancelled(cancel)
+        with torch.inference_mode():
+            deterministic = torch.from_numpy(probabilities[(slice(None),) + chunk]).float()  # torch converts float16 fast
+            predicted = argmax(deterministic, 0)
+            selected = deterministic.gather(0, predicted.long()[None])[0] < sample_below
+            if not bool(selected.any()):
+                return predicted, selected, None
+            logits = sampler(features_with_halo(result.features, chunk, sampler.halo, device), selected.to(device))
+            if temperature is not None:
+                logits = logits / temperature
+            maps = voxel_uncertainty(softmax(logits.float(), dim=1))
+            where = selected.numpy()
+            for target, values in ((out.entropy, maps.entropy), (out.mutual_information, maps.mutual_information),
+                                   (out.variance, maps.variance)):
+                target[chunk][where] = values.cpu().numpy()
+            out.mean_probabilities[(slice(None),) + chunk][:, where] = maps.mean.cpu().numpy()
+            flat = predicted.view(-1)
+            flat[torch.from_numpy(np.flatnonzero(where))] = maps.predicted.cpu()
+            return predicted, selected, maps.votes.cpu()
+
+    chunks = list(iter_chunks(box, chunk_voxels))
+    on_cpu = device.type == "cpu"
+    # Small chunks: one torch thread per chunk and chunks in parallel beat intra-op threads (no barriers).
+    with cpu_threads(1) if on_cpu else contextlib.nullcontext(), ThreadPoolExecutor(max(1, threads) if on_cpu else 1) as pool:
+        for index, (chunk, (predicted, selected, votes)) in enumerate(zip(chunks, pool.map(sample_chunk, chunks))):
+            out.sampled_voxels += int(selected.sum())
+            _count_agreement(votes, predicted, selected, chunk, regions or {}, territories, counts)
+            progress((index + 1) / len(chunks), f"uncertainty: chunk {index + 1}/{len(chunks)} ({samples} samples)")
     for key, (intersection, sample_size, reference_size) in counts.items():
         total = sample_size + reference_size
         out.agreement[key] = np.where(total > 0, 2.0 * intersection / np.maximum(total, 1), 1.0)
@@ -180,25 +195,17 @@ def estimate_uncertainty(
     return out
 
 
-def sampled_box(result: SegmentationResult, margin: int = BOX_MARGIN_VOXELS) -> Optional[tuple[slice, slice, slice]]:
-    """The ``[k, j, i]`` box that is sampled: segments and unconfident voxels, plus ``margin``."""
+def sampled_box(result: SegmentationResult, regions: Optional[Mapping[object, AgreementRegion]] = None,
+                margin: int = BOX_MARGIN_VOXELS) -> tuple[slice, slice, slice]:
+    """The ``[k, j, i]`` box that is sampled: every segment and region, plus ``margin`` voxels;
+    the whole model grid when there is none (the model found nothing: look everywhere)."""
     interesting = result.model_labels > 0
-    for start in range(0, interesting.shape[0], 16):  # float32 slabs: numpy float16 maths is slow
-        slab = result.probabilities[:, start:start + 16].astype(np.float32)
-        interesting[start:start + 16] |= slab.max(axis=0) < CONFIDENT_PROBABILITY
+    for region in (regions or {}).values():
+        interesting |= region.mask
     found = ndimage.find_objects(interesting.astype(np.uint8))
     if not found or found[0] is None:
-        return None
+        return tuple(slice(0, n) for n in interesting.shape)  # type: ignore[return-value]
     return tuple(slice(max(0, s.start - margin), min(n, s.stop + margin)) for s, n in zip(found[0], interesting.shape))  # type: ignore[return-value]
-
-
-def _deterministic_entropy(probabilities: np.ndarray) -> np.ndarray:
-    """Entropy (nats) of the deterministic softmax, computed slab by slab in float32."""
-    out = np.empty(probabilities.shape[1:], dtype=np.float32)
-    for start in range(0, out.shape[0], 16):
-        part = torch.from_numpy(probabilities[:, start:start + 16].astype(np.float32))
-        out[start:start + 16] = entropy_along(part, 0).numpy()
-    return out
 
 
 def _territory(mask: np.ndarray) -> tuple[tuple[slice, slice, slice], np.ndarray] | None:
@@ -212,9 +219,15 @@ def _territory(mask: np.ndarray) -> tuple[tuple[slice, slice, slice], np.ndarray
     return box, grown  # type: ignore[return-value]
 
 
-def _count_agreement(votes: torch.Tensor, reference: torch.Tensor, chunk: tuple[slice, slice, slice],
-                     regions: Mapping[object, AgreementRegion], territories: dict, counts: dict) -> None:
-    """Add this chunk's per-sample intersections and sizes inside each region's territory."""
+def _count_agreement(votes: Optional[torch.Tensor], predicted: torch.Tensor, selected: torch.Tensor,
+                     chunk: tuple[slice, slice, slice], regions: Mapping[object, AgreementRegion],
+                     territories: dict, counts: dict) -> None:
+    """Add this chunk's per-sample intersections and sizes inside each region's territory.
+
+    ``votes`` ``(N, S)``: the samples' classes at the ``S`` ``selected`` voxels (C order);
+    every other voxel votes its ``predicted`` class in every sample.
+    """
+    order = None
     for key, territory in territories.items():
         if territory is None:
             continue
@@ -224,10 +237,20 @@ def _count_agreement(votes: torch.Tensor, reference: torch.Tensor, chunk: tuple[
             continue
         in_chunk = tuple(slice(o.start - c.start, o.stop - c.start) for o, c in zip(overlap, chunk))
         in_box = tuple(slice(o.start - b.start, o.stop - b.start) for o, b in zip(overlap, box))
-        inside = torch.from_numpy(np.ascontiguousarray(grown[in_box])).to(votes.device)
+        inside = torch.from_numpy(np.ascontiguousarray(grown[in_box]))
         raw_class = regions[key].raw_class
-        sample_masks = (votes[(slice(None),) + in_chunk] == raw_class) & inside
-        reference_mask = (reference[in_chunk] == raw_class) & inside
-        counts[key][0] += (sample_masks & reference_mask).flatten(1).sum(1).cpu().numpy()
-        counts[key][1] += sample_masks.flatten(1).sum(1).cpu().numpy()
-        counts[key][2] += int(reference_mask.sum())
+        reference = (predicted[in_chunk] == raw_class) & inside
+        sampled = selected[in_chunk] & inside
+        fixed = int((reference & ~sampled).sum())  # these vote their predicted class in every sample
+        intersection = np.full(counts[key].shape[1], fixed, dtype=np.int64)
+        sample_size = intersection.copy()
+        if votes is not None and bool(sampled.any()):
+            if order is None:
+                order = torch.full(selected.shape, -1, dtype=torch.long)
+                order[selected] = torch.arange(votes.shape[1])
+            in_class = votes[:, order[in_chunk][sampled]] == raw_class
+            intersection += (in_class & reference[sampled]).sum(1).numpy()
+            sample_size += in_class.sum(1).numpy()
+        counts[key][0] += intersection
+        counts[key][1] += sample_size
+        counts[key][2] += int(reference.sum())
