@@ -7,6 +7,8 @@ import pytest
 from scipy import ndimage
 
 from MedSegAILib.mesh import MeshOptions, export_label_meshes, mask_surface, measure_surface
+from MedSegAILib.mesh.export import _bounding_boxes
+from MedSegAILib.mesh.measure import _sort_with_order
 from MedSegAILib.mesh.vtk_arrays import polydata_arrays
 
 from .helpers import ball, grid
@@ -110,3 +112,38 @@ def test_fill_holes_closes_small_cavities_only(tmp_path):
     labels[ball(volume, (26, 20, 20), 5)] = 0  # ~520 mm^3 cavity
     assert _reports(labels, volume, tmp_path)[1].components == 3
     assert _reports(labels, volume, tmp_path, fill_holes_mm3=100.0)[1].components == 2
+
+
+def test_a_doubled_triangle_is_open_and_its_components_are_counted():
+    points, triangles = TETRAHEDRON
+    far = np.vstack([points, points + 10.0])
+    doubled = np.vstack([triangles, triangles[:1], triangles[1:] + 4])  # repeated edges: not closed
+    measures = measure_surface(far, doubled)
+    assert not measures.closed and not measures.manifold
+    assert measures.components == 2
+
+
+def test_both_edge_sorts_agree():
+    rng = np.random.default_rng(3)
+    keys = rng.integers(0, 1000, 5000)
+    positions = np.arange(len(keys))
+    packed = _sort_with_order(keys.copy(), 1000, positions)
+    argsorted = _sort_with_order(keys.copy(), 2**62, positions)  # too wide to pack: argsort
+    for sorted_keys, order in (packed, argsorted):
+        assert np.array_equal(sorted_keys, np.sort(keys)) and np.array_equal(keys[order], sorted_keys)
+
+
+@pytest.mark.parametrize("values", [3, 20])
+def test_bounding_boxes_match_find_objects(values):
+    rng = np.random.default_rng(values)
+    labels = np.zeros((40, 30, 50), np.int16)
+    for value in range(1, values + 1):
+        k, j, i = rng.integers(0, 35, 3)
+        labels[k : k + rng.integers(1, 6), j : j + rng.integers(1, 6), i : i + rng.integers(1, 9)] = value
+    labels[labels == 2] = 0  # a value with no voxels
+    labels[0, 0, 0] = -1  # negative values are not labels
+    expected = {v + 1: box for v, box in enumerate(ndimage.find_objects(np.maximum(labels, 0))) if box is not None}
+    boxes = _bounding_boxes(labels)
+    assert {v: tuple((s.start, s.stop) for s in b) for v, b in boxes.items()} == {
+        v: tuple((s.start, s.stop) for s in b) for v, b in expected.items()
+    }

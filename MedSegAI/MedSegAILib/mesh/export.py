@@ -14,11 +14,9 @@ from scipy import ndimage
 from ..io.atomic import write_json
 from ..io.volume import Volume
 from ..progress import CancelToken, ProgressCallback, check_cancelled, no_progress
-from .measure import measure_surface
 from .options import MeshOptions
 from .report import MeshReport
-from .surface import mask_surface
-from .vtk_arrays import polydata_arrays
+from .surface import surface_mesh
 from .writers import write_surface
 
 LOG = logging.getLogger(__name__)
@@ -27,6 +25,7 @@ LabelNames = Mapping[int, tuple[str, tuple[int, int, int]]]
 
 DEFAULT_COLOR = (230, 220, 70)
 _FACE_CONNECTIVITY = ndimage.generate_binary_structure(3, 1)
+_PROJECTED_LABELS = 8
 
 
 def export_label_meshes(
@@ -79,11 +78,10 @@ def export_label_meshes(
             continue
         mask, start = _padded_mask(labels, value, boxes[value])
         mask = _clean_mask(mask, options, voxel_volume)
-        surface = mask_surface(mask, index_to_patient @ _translation(start), options, point_normals=options.format != "stl")
+        mesh = surface_mesh(mask, index_to_patient @ _translation(start), options)
         file_name = file_names[value]
-        write_surface(surface, out_dir / file_name, _color(value, label_names), name)
-        measures = measure_surface(*polydata_arrays(surface))
-        reports.append(MeshReport.measured(value, name, file_name, measures, options.coords))
+        write_surface(mesh, out_dir / file_name, _color(value, label_names), name)
+        reports.append(MeshReport.measured(value, name, file_name, mesh.measures(), options.coords))
     progress(1.0, f"mesh: {sum(r.file is not None for r in reports)} surfaces written")
     return reports
 
@@ -126,11 +124,46 @@ def _check_labels(labels: np.ndarray, reference: Volume) -> None:
 
 
 def _bounding_boxes(labels: np.ndarray) -> dict[int, tuple[slice, ...]]:
-    """``{value: slices}`` for every positive label, found in one pass."""
-    if labels.size == 0 or labels.max() <= 0:
+    """``{value: slices}`` for every positive label.
+
+    Projections give the box around all positive labels; within it, up to
+    ``_PROJECTED_LABELS`` values are boxed by projecting each value's mask (a few fast
+    passes each), more by one ``ndimage.find_objects`` scan (slower per voxel).
+    """
+    if labels.size == 0:
         return {}
-    positive = labels if labels.min() >= 0 else np.where(labels > 0, labels, 0)
-    return {value + 1: box for value, box in enumerate(ndimage.find_objects(positive)) if box is not None}
+    columns = labels.max(axis=0)
+    highest = int(columns.max())
+    if highest <= 0:
+        return {}
+    union = _box_from_columns(columns, labels)
+    inside = labels[union]
+    if highest <= _PROJECTED_LABELS:
+        mask = np.empty(inside.shape, dtype=bool)
+        boxes = []
+        for value in range(1, highest + 1):
+            np.equal(inside, value, out=mask)
+            as_bytes = mask.view(np.uint8)
+            boxes.append(_box_from_columns(as_bytes.max(axis=0), as_bytes))
+    else:
+        if np.issubdtype(labels.dtype, np.signedinteger) and inside.min() < 0:
+            inside = np.where(inside > 0, inside, 0)
+        boxes = ndimage.find_objects(inside, max_label=highest)
+    return {
+        value: tuple(slice(outer.start + s.start, outer.start + s.stop) for outer, s in zip(union, box))
+        for value, box in enumerate(boxes, start=1)
+        if box is not None
+    }
+
+
+def _box_from_columns(columns: np.ndarray, volume: np.ndarray) -> Optional[tuple[slice, slice, slice]]:
+    """Box of the positive voxels of ``volume`` ``[k, j, i]``, given ``columns``, its maximum along k."""
+    j = np.flatnonzero(columns.max(axis=1) > 0)
+    if j.size == 0:
+        return None
+    i = np.flatnonzero(columns.max(axis=0) > 0)
+    k = np.flatnonzero(volume[:, j[0] : j[-1] + 1, i[0] : i[-1] + 1].max(axis=(1, 2)) > 0)
+    return slice(k[0], k[-1] + 1), slice(j[0], j[-1] + 1), slice(i[0], i[-1] + 1)
 
 
 def _padded_mask(labels: np.ndarray, value: int, box: tuple[slice, ...]) -> tuple[np.ndarray, np.ndarray]:

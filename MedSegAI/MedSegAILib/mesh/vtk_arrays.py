@@ -20,13 +20,16 @@ def image_from_mask(mask: np.ndarray) -> vtk_data.vtkImageData:
     k, j, i = mask.shape
     image = vtk_data.vtkImageData()
     image.SetDimensions(i, j, k)
-    scalars = numpy_support.numpy_to_vtk(np.ascontiguousarray(mask).ravel(), deep=True)
+    # A view, not a copy: numpy_to_vtk keeps a reference to the array for the image's lifetime.
+    scalars = numpy_support.numpy_to_vtk(np.ascontiguousarray(mask).ravel(), deep=False)
     image.GetPointData().SetScalars(scalars)
     return image
 
 
 def polydata_arrays(polydata: vtk_data.vtkPolyData) -> tuple[np.ndarray, np.ndarray]:
     """Points ``(N, 3)`` float64 and triangles ``(M, 3)`` int64 of a triangle-only polydata.
+
+    The triangles are a view of VTK's connectivity when it is already int64 (the usual case).
 
     Raises:
         ValueError: the polydata holds polygons that are not triangles.
@@ -38,7 +41,7 @@ def polydata_arrays(polydata: vtk_data.vtkPolyData) -> tuple[np.ndarray, np.ndar
     offsets = numpy_support.vtk_to_numpy(polys.GetOffsetsArray())
     if offsets.size > 1 and not np.all(np.diff(offsets) == 3):
         raise ValueError("the surface holds polygons that are not triangles")
-    triangles = numpy_support.vtk_to_numpy(polys.GetConnectivityArray()).astype(np.int64).reshape(-1, 3)
+    triangles = numpy_support.vtk_to_numpy(polys.GetConnectivityArray()).astype(np.int64, copy=False).reshape(-1, 3)
     return points, triangles
 
 
