@@ -13,7 +13,8 @@
    - cropped baseline: the same, given the engine's bounding-box crop + 1 voxel padding
      (shows how much of the gain is the crop). scikit-image has no mesh smoother, so the baseline is
      always unsmoothed: the "default" row compares a smoothed engine with an unsmoothed baseline.
-   Each timing is the best of --repeats runs.
+   Each timing is the best of --repeats runs; engine and baselines alternate within each repeat,
+   so that they meet the same machine load (the 1/5/15-minute load averages are recorded).
 
 Prints tables and writes benchmarks/results/mesh_speed.json.
 
@@ -159,13 +160,15 @@ def baseline_export(path: Path, out_dir: Path, crop: bool) -> int:
     return written
 
 
-def best_of(repeats: int, run) -> float:
-    times = []
+def interleaved_best(repeats: int, runs: dict) -> dict[str, float]:
+    """Best-of-``repeats`` seconds of each run, the runs interleaved within each repeat (same load for all)."""
+    best = {name: float("inf") for name in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def speed_table(repeats: int) -> dict:
@@ -174,25 +177,30 @@ def speed_table(repeats: int) -> dict:
         path = folder / "segmentation.nii.gz"
         counts = chest_label_map(path)
         rows = []
+        load_before = os.getloadavg()
         for smoothing in (0, MeshOptions().smoothing_iterations):
-            engine = best_of(repeats, lambda: medsegai(["export-stl", str(path), "-o", str(folder / "engine"), "--quiet", "--smooth", str(smoothing)]))
+            best = interleaved_best(repeats, {
+                "engine": lambda: medsegai(["export-stl", str(path), "-o", str(folder / "engine"), "--quiet", "--smooth", str(smoothing)]),
+                "naive": lambda: baseline_export(path, folder / "naive", crop=False),
+                "cropped": lambda: baseline_export(path, folder / "cropped", crop=True),
+            })
             report = json.loads((folder / "engine" / "meshes.json").read_text())["meshes"]
-            naive = best_of(repeats, lambda: baseline_export(path, folder / "naive", crop=False))
-            cropped = best_of(repeats, lambda: baseline_export(path, folder / "cropped", crop=True))
             rows.append({
                 "engine_smoothing_iterations": smoothing, "baseline_smoothing": "none (scikit-image has no smoother)",
-                "engine_seconds": engine, "baseline_seconds": naive, "speedup": naive / engine,
-                "cropped_baseline_seconds": cropped, "speedup_vs_cropped_baseline": cropped / engine,
+                "engine_seconds": best["engine"], "baseline_seconds": best["naive"], "speedup": best["naive"] / best["engine"],
+                "cropped_baseline_seconds": best["cropped"], "speedup_vs_cropped_baseline": best["cropped"] / best["engine"],
                 "engine_triangles": sum(m["triangles"] for m in report),
                 "engine_all_closed_manifold": all(m["closed"] and m["manifold"] for m in report),
             })
-        read = best_of(repeats, lambda: sitk.ReadImage(str(path)))
-    return {"shape_kji": SHAPE_KJI, "spacing": SPACING, "voxels_per_label": counts, "read_seconds": read, "rows": rows}
+        read = interleaved_best(repeats, {"read": lambda: sitk.ReadImage(str(path))})["read"]
+        load_after = os.getloadavg()
+    return {"shape_kji": SHAPE_KJI, "spacing": SPACING, "voxels_per_label": counts, "read_seconds": read,
+            "load_average_1_5_15_min": {"before": load_before, "after": load_after}, "rows": rows}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     accuracy = accuracy_table()
     print(f"{'grid':24s} {'phantom':9s} {'extractor':12s} {'smooth':>6s} {'mean mm':>8s} {'p95 mm':>7s} {'vol %':>7s} closed manifold")
@@ -200,7 +208,9 @@ def main() -> int:
         print(f"{r['grid']:24s} {r['phantom']:9s} {r['extractor']:12s} {r['smoothing_iterations']:6d} {r['mean_mm']:8.3f} "
               f"{r['p95_mm']:7.3f} {r['volume_error_percent']:+7.2f} {str(r['closed']):6s} {r['manifold']}")
     speed = speed_table(args.repeats)
-    print(f"\n512x512x300, 3 labels, .nii.gz in -> STL out (best of {args.repeats}; reading the file alone: {speed['read_seconds']:.2f} s)")
+    load = speed["load_average_1_5_15_min"]
+    print(f"\n512x512x300, 3 labels, .nii.gz in -> STL out (best of {args.repeats}; reading the file alone: {speed['read_seconds']:.2f} s; "
+          f"load average {load['before'][0]:.2f} before, {load['after'][0]:.2f} after, on {os.cpu_count()} CPUs)")
     print(f"{'engine smoothing':>16s} {'engine s':>9s} {'skimage (whole grid) s':>23s} {'speedup':>8s} "
           f"{'skimage (cropped) s':>20s} {'speedup':>8s} {'triangles':>10s}")
     for r in speed["rows"]:
