@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
+import SimpleITK as sitk
 
 from ..errors import InputError
 from ..explain.storage import quantised_for_storage
 from ..inference.engine import SegmentationResult
-from ..io import write_float_map
-from ..io.atomic import write_json
+from ..io.atomic import atomic_path, write_json
 from ..io.output_dir import OutputDir
 from ..io.volume import Volume
 from ..models.registry import LoadedModel
 from ..progress import ProgressCallback, no_progress
 from .head_sampling import head_sampler
-from .input_grid import maps_on_input_grid
+from .input_grid import InputGridMaps, maps_on_input_grid
 from .mc_dropout import AgreementRegion, UncertaintyResult, estimate_uncertainty
 from .summary import findings_uncertainty, segment_regions, uncertainty_json
 
@@ -51,14 +52,34 @@ def write_segment_uncertainty(out: OutputDir, result: SegmentationResult, model:
     ``uncertainty.json``. The two maps are resampled together and written in parallel."""
     regions = segment_regions(result, model.card)
     uncertainty = estimate_uncertainty(result, model, samples, regions=regions, threads=threads, progress=progress)
-    maps = maps_on_input_grid(result, [uncertainty.entropy, uncertainty.mutual_information], uncertainty.sampled_box)
+    on_input = maps_on_input_grid(result, [uncertainty.entropy, uncertainty.mutual_information], uncertainty.sampled_box)
     names = ("uncertainty_entropy.nii.gz", "uncertainty_mutual_information.nii.gz")
     with ThreadPoolExecutor(max(1, min(threads, len(names)))) as pool:  # SimpleITK releases the GIL while it compresses
-        written = [pool.submit(write_float_map, quantised_for_storage(values), volume, out.path(name)) for values, name in zip(maps, names)]
+        written = [pool.submit(_write_map, on_input, index, volume, out.path(name)) for index, name in enumerate(names)]
         write_json(out.path("uncertainty.json"), uncertainty_json(uncertainty, result, model.card, regions))
         for future in written:
             future.result()
     return uncertainty
+
+
+def _write_map(maps: InputGridMaps, index: int, volume: Volume, path: Path) -> None:
+    """Write map ``index`` on ``volume``'s grid (float32, gzip), atomically.
+
+    Only its non-zero block is held as an array; SimpleITK pads it with zeros to the whole
+    grid, so no full-size copy is made in numpy.
+    """
+    values = maps.blocks[index]
+    if values.size == 0:
+        image = sitk.Image([int(n) for n in volume.shape_ijk], sitk.sitkFloat32)
+    else:
+        before = [maps.region[2].start, maps.region[1].start, maps.region[0].start]
+        after = [size - part.stop for size, part in zip(volume.shape_ijk, (maps.region[2], maps.region[1], maps.region[0]))]
+        image = sitk.ConstantPad(sitk.GetImageFromArray(quantised_for_storage(values)), before, after, 0.0)
+    image.SetSpacing(volume.spacing)
+    image.SetOrigin(volume.origin)
+    image.SetDirection(tuple(volume.direction.flatten()))
+    with atomic_path(path) as temporary:
+        sitk.WriteImage(image, str(temporary), useCompression=True)
 
 
 def finding_uncertainties(result: SegmentationResult, model: LoadedModel, finding_masks: Sequence[np.ndarray],
