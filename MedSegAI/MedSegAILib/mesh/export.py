@@ -167,10 +167,10 @@ def _box_from_columns(columns: np.ndarray, volume: np.ndarray) -> Optional[tuple
 
 
 def _padded_mask(labels: np.ndarray, value: int, box: tuple[slice, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """The label's bounding box with one voxel of background all round; and the (i, j, k) of its first voxel."""
-    crop = labels[box] == value
-    mask = np.zeros(tuple(s + 2 for s in crop.shape), dtype=np.uint8)
-    mask[1:-1, 1:-1, 1:-1] = crop
+    """The label's bounding box (bool) with one voxel of background all round; and the (i, j, k) of its first voxel."""
+    crop = labels[box]
+    mask = np.zeros(tuple(s + 2 for s in crop.shape), dtype=bool)
+    np.equal(crop, value, out=mask[1:-1, 1:-1, 1:-1])
     start_kji = np.array([s.start for s in box]) - 1
     return mask, start_kji[::-1].astype(float)
 

@@ -40,7 +40,12 @@ def surface_mesh(mask: np.ndarray, index_to_patient: np.ndarray, options: MeshOp
         Empty when the mask is empty.
     """
     extractor = vtkDiscreteFlyingEdges3D()
-    binary = mask if mask.dtype == np.uint8 and mask.max(initial=0) <= 1 else (mask != 0).astype(np.uint8)
+    if mask.dtype == bool:
+        binary = mask.view(np.uint8)
+    elif mask.dtype == np.uint8 and mask.max(initial=0) <= 1:
+        binary = mask
+    else:
+        binary = (mask != 0).astype(np.uint8)
     extractor.SetInputData(image_from_mask(binary))
     extractor.SetValue(0, 1)
     extractor.ComputeNormalsOff()
