@@ -9,13 +9,23 @@ scan). For each case, on the model grid (the engine's body crop at model spacing
 
 - reference raw classes: CIP lung regions -> lung, CIP trachea (512) -> airway,
   inserted nodules -> lung nodule, else background (CIP labels resampled by nearest neighbour);
-- errors: voxels whose predicted class (argmax of the Monte-Carlo mean) is not the reference;
-- **error-detection AUROC** of the predictive entropy (and of the mutual information)
-  over all voxels of the body crop, and over the sampled box alone (the lungs and their
-  surroundings, where the task is hard);
+- errors: voxels where the delivered segmentation (its segments as raw classes) is not
+  the reference; also, for comparison, where the raw network's Monte-Carlo-mean argmax
+  is not (that counts air outside the body that the network calls lung and
+  post-processing removes);
+- **error-detection AUROC** of several scores (:data:`SCORES`: Monte-Carlo entropy and
+  mutual information, deterministic entropy, one minus the largest deterministic or
+  Monte-Carlo-mean probability) in several regions (:data:`REGIONS`): the whole model
+  grid, the body, the sampled box, and the *lung band* (every reference or predicted
+  structure grown by :data:`LUNG_BAND_VOXELS`, 10 mm, inside the body: where the task is hard;
+  far from the lungs every voxel is trivially right); in the lung band also without the
+  voxels within :data:`STAIRCASE_VOXELS` of a reference class boundary (the staircase of
+  CIP's 4 mm labels on the 2 mm grid);
 - **calibration**: expected calibration error (ECE, 15 equal-width confidence bins) of the
-  deterministic softmax and of the Monte-Carlo mean; a temperature fitted (negative
-  log-likelihood, grid search) on the even-numbered cases and its ECE on the odd ones;
+  deterministic softmax and of the Monte-Carlo mean, everywhere and in the lung band;
+  temperatures fitted (negative log-likelihood, grid search) on the even-numbered cases
+  (everywhere, and in the lung band) and their ECE on the odd ones. All cases are the same
+  scan, so this is not an independent check;
 - **needs review**: per segment and case, the true Dice against the reference and the
   review statistics (uncertain fraction, sample agreement), to calibrate :mod:`.review`.
 
@@ -33,11 +43,13 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import SimpleITK as sitk
 import torch
-from scipy import stats
+from scipy import ndimage, stats
 
+from ..explain.targets import raw_class_by_label
 from ..inference.engine import SegmentationResult, segment_volume
 from ..inference.resample import resample_like
 from ..io import Volume, read_volume
+from ..models.normalization import outside_air_mask
 from ..models.registry import LoadedModel, load_model, resolve_model
 from ..training.synthetic_nodules import insert_random_nodules
 from .mc_dropout import estimate_uncertainty
@@ -52,6 +64,10 @@ SEED = 2468
 NOISE_SD_HU = (0.0, 60.0, 120.0)
 ECE_BINS = 15
 TEMPERATURES = np.round(np.arange(0.5, 3.01, 0.05), 2)
+LUNG_BAND_VOXELS = 5
+STAIRCASE_VOXELS = 1
+REGIONS = ("model_grid", "body", "sampled_box", "lung_band")
+SCORES = ("mc_entropy", "mc_mutual_information", "deterministic_entropy", "one_minus_max_softmax", "one_minus_max_mc_mean")
 
 
 def auroc(scores: np.ndarray, positives: np.ndarray) -> Optional[float]:
@@ -136,23 +152,33 @@ def evaluate(model: LoadedModel, data: Path, samples: int, nodule_scans: int) ->
     """All figures (see the module docstring)."""
     labels = Volume.from_sitk(sitk.ReadImage(str(data / CIP_LABELS)))
     per_case, review_rows = [], []
-    pooled = {"entropy": [], "mutual_information": [], "error": [], "in_box": [], "deterministic": [], "mc": [], "reference": []}
+    pooled: dict[str, list[np.ndarray]] = {key: [] for key in ("error", "raw_error", "beyond_staircase", *REGIONS, *SCORES)}
+    calibration_inputs: dict[str, list[np.ndarray]] = {"deterministic": [], "mc": [], "reference": [], "band": []}
     for name, volume, nodules in validation_cases(data, nodule_scans):
         result = segment_volume(volume, model, keep_features=True)
         regions = segment_regions(result, model.card)
         uncertainty = estimate_uncertainty(result, model, samples, regions=regions)
         reference = reference_classes(result, labels, nodules, result.class_names)
+        deterministic = result.probabilities.astype(np.float32)
         mean = uncertainty.mean_probabilities.astype(np.float32)
-        error = mean.argmax(axis=0) != reference
-        in_box = np.zeros(reference.shape, dtype=bool)
-        if uncertainty.sampled_box is not None:
-            in_box[uncertainty.sampled_box] = True
+        error = _delivered_classes(result, model) != reference
+        raw_error = mean.argmax(axis=0) != reference
+        masks = _regions(result, reference, uncertainty.sampled_box)
+        scores = {
+            "mc_entropy": uncertainty.entropy,
+            "mc_mutual_information": uncertainty.mutual_information,
+            "deterministic_entropy": -np.sum(deterministic * np.log(np.clip(deterministic, 1e-12, 1.0)), axis=0),
+            "one_minus_max_softmax": 1.0 - deterministic.max(axis=0),
+            "one_minus_max_mc_mean": 1.0 - mean.max(axis=0),
+        }
         per_case.append({
             "case": name,
             "error_fraction": round(float(error.mean()), 4),
-            "auroc_entropy": _rounded(auroc(uncertainty.entropy, error)),
-            "auroc_entropy_sampled_box": _rounded(auroc(uncertainty.entropy[in_box], error[in_box])),
-            "mean_entropy_in_lungs": round(float(uncertainty.entropy[reference == 1].mean()), 4),
+            "error_fraction_lung_band": round(float(error[masks["lung_band"]].mean()), 4),
+            "raw_network_error_fraction": round(float(raw_error.mean()), 4),
+            **{f"auroc_mc_entropy_{region}": _rounded(auroc(scores["mc_entropy"][mask], error[mask])) for region, mask in masks.items()},
+            "auroc_one_minus_max_softmax_lung_band": _rounded(auroc(scores["one_minus_max_softmax"][masks["lung_band"]], error[masks["lung_band"]])),
+            "sampled_fraction": round(uncertainty.sampled_fraction, 4),
         })
         voxel_mm3 = float(np.prod(result.model_grid.spacing))
         for value, region in regions.items():
@@ -160,26 +186,56 @@ def evaluate(model: LoadedModel, data: Path, samples: int, nodule_scans: int) ->
             truth = _truth_mask(reference, model, value, result)
             review_rows.append({"case": name, "segment": model.card.label(value).name, "true_dice": _dice(region.mask, truth), **{
                 key: summary[key] for key in ("uncertain_fraction", "dice_agreement", "needs_review")}})
-        for key, values in (("entropy", uncertainty.entropy), ("mutual_information", uncertainty.mutual_information),
-                            ("error", error), ("in_box", in_box), ("reference", reference)):
-            pooled[key].append(values.ravel())
-        pooled["deterministic"].append(result.probabilities.astype(np.float32).reshape(result.probabilities.shape[0], -1))
-        pooled["mc"].append(mean.reshape(mean.shape[0], -1))
+        pooled["error"].append(error.ravel())
+        pooled["raw_error"].append(raw_error.ravel())
+        pooled["beyond_staircase"].append(~_near_reference_boundary(reference).ravel())
+        for key, mask in masks.items():
+            pooled[key].append(mask.ravel())
+        for key, values in scores.items():
+            pooled[key].append(np.asarray(values, dtype=np.float32).ravel())
+        calibration_inputs["deterministic"].append(deterministic.reshape(deterministic.shape[0], -1))
+        calibration_inputs["mc"].append(mean.reshape(mean.shape[0], -1))
+        calibration_inputs["reference"].append(reference.ravel())
+        calibration_inputs["band"].append(masks["lung_band"].ravel())
         print(f"{name}: {per_case[-1]}", file=sys.stderr, flush=True)
     return {
         "samples": samples,
         "entropy_threshold_nats": ENTROPY_THRESHOLD_NATS,
+        "regions": REGIONS,
+        "scores": SCORES,
         "cases": per_case,
         "pooled": _pooled_figures(pooled),
-        "calibration": _calibration(pooled),
+        "calibration": _calibration(calibration_inputs),
         "review_rows": review_rows,
     }
 
 
+def _delivered_classes(result: SegmentationResult, model: LoadedModel) -> np.ndarray:
+    """The raw network class of each voxel of the delivered (post-processed) segmentation."""
+    classes = np.zeros(result.model_labels.shape, dtype=np.uint8)
+    for value, raw in raw_class_by_label(model.card).items():
+        classes[result.model_labels == value] = raw
+    return classes
+
+
+def _regions(result: SegmentationResult, reference: np.ndarray, box: tuple[slice, slice, slice]) -> dict[str, np.ndarray]:
+    """The voxel sets the AUROC is computed over (see :data:`REGIONS`)."""
+    body = ~outside_air_mask(result.model_grid.array)
+    in_box = np.zeros(reference.shape, dtype=bool)
+    in_box[box] = True
+    lungs = (reference > 0) | (result.model_labels > 0)
+    band = ndimage.binary_dilation(lungs, iterations=LUNG_BAND_VOXELS) & body
+    return {"model_grid": np.ones(reference.shape, dtype=bool), "body": body, "sampled_box": in_box, "lung_band": band}
+
+
+def _near_reference_boundary(reference: np.ndarray) -> np.ndarray:
+    """Voxels within :data:`STAIRCASE_VOXELS` of a change of reference class (CIP's 4 mm staircase)."""
+    size = 2 * STAIRCASE_VOXELS + 1
+    return ndimage.grey_dilation(reference, size=size) != ndimage.grey_erosion(reference, size=size)
+
+
 def _truth_mask(reference: np.ndarray, model: LoadedModel, value: int, result: SegmentationResult) -> np.ndarray:
     """The reference mask of an output segment on the model grid (lungs split as the prediction is)."""
-    from ..explain.targets import raw_class_by_label
-
     raw = raw_class_by_label(model.card)[value]
     truth = reference == raw
     name = model.card.label(value).name
@@ -203,37 +259,74 @@ def _rounded(value: Optional[float]) -> Optional[float]:
 
 
 def _pooled_figures(pooled: dict[str, list[np.ndarray]]) -> dict[str, Any]:
-    entropy, information = np.concatenate(pooled["entropy"]), np.concatenate(pooled["mutual_information"])
-    error, in_box = np.concatenate(pooled["error"]), np.concatenate(pooled["in_box"])
-    return {
-        "voxels": int(error.size),
-        "error_fraction": round(float(error.mean()), 4),
-        "auroc_entropy": _rounded(auroc(entropy, error)),
-        "auroc_mutual_information": _rounded(auroc(information, error)),
-        "auroc_entropy_sampled_box": _rounded(auroc(entropy[in_box], error[in_box])),
-        "auroc_mutual_information_sampled_box": _rounded(auroc(information[in_box], error[in_box])),
+    """AUROC of every score for the errors, in every region; also without the reference's staircase."""
+    error, beyond = np.concatenate(pooled["error"]), np.concatenate(pooled["beyond_staircase"])
+    scores = {key: np.concatenate(pooled[key]) for key in SCORES}
+    figures: dict[str, Any] = {"voxels": int(error.size), "error_fraction": round(float(error.mean()), 4)}
+    for region in REGIONS:
+        mask = np.concatenate(pooled[region])
+        figures[region] = {
+            "voxels": int(mask.sum()),
+            "error_fraction": round(float(error[mask].mean()), 4),
+            "auroc": {key: _rounded(auroc(values[mask], error[mask])) for key, values in scores.items()},
+        }
+    band = np.concatenate(pooled["lung_band"]) & beyond
+    figures["lung_band_beyond_staircase"] = {
+        "voxels": int(band.sum()),
+        "error_fraction": round(float(error[band].mean()), 4),
+        "auroc": {key: _rounded(auroc(values[band], error[band])) for key, values in scores.items()},
     }
+    raw_error = np.concatenate(pooled["raw_error"])
+    figures["raw_network_errors_model_grid"] = {
+        "error_fraction": round(float(raw_error.mean()), 4),
+        "auroc": {key: _rounded(auroc(values, raw_error)) for key, values in scores.items()},
+    }
+    return figures
 
 
-def _calibration(pooled: dict[str, list[np.ndarray]]) -> dict[str, Any]:
-    def ece(probabilities: list[np.ndarray], references: list[np.ndarray]) -> float:
+def _calibration(inputs: dict[str, list[np.ndarray]]) -> dict[str, Any]:
+    """ECE of the deterministic softmax and the Monte-Carlo mean, everywhere and in the lung band,
+    and temperatures fitted on the even-numbered cases (everywhere; in the lung band), checked
+    on the odd ones."""
+    def ece(probabilities: list[np.ndarray], references: list[np.ndarray], masks: Optional[list[np.ndarray]] = None) -> float:
         p, r = np.concatenate(probabilities, axis=1), np.concatenate(references)
+        if masks is not None:
+            keep = np.concatenate(masks)
+            p, r = p[:, keep], r[keep]
         return round(expected_calibration_error(p.max(axis=0), p.argmax(axis=0) == r), 4)
 
-    references = pooled["reference"]
+    references, band = inputs["reference"], inputs["band"]
     fit, test = slice(0, None, 2), slice(1, None, 2)
-    temperature = fit_temperature(pooled["deterministic"][fit], references[fit])
-    held_out = references[test]
+    temperature = fit_temperature(inputs["deterministic"][fit], references[fit])
+    held_out, held_band = references[test], band[test]
+    deterministic_test = inputs["deterministic"][test]
+    tempered_test = [tempered(p, temperature) for p in deterministic_test]
+    mc_test = inputs["mc"][test]
+    mc_tempered_test = [tempered(p, temperature) for p in mc_test]
+    band_temperature = fit_temperature([p[:, m] for p, m in zip(inputs["deterministic"][fit], band[fit])],
+                                       [r[m] for r, m in zip(references[fit], band[fit])])
+    band_tempered_test = [tempered(p, band_temperature) for p in deterministic_test]
     return {
         "bins": ECE_BINS,
-        "ece_deterministic": ece(pooled["deterministic"], references),
-        "ece_mc_mean": ece(pooled["mc"], references),
+        "ece_deterministic": ece(inputs["deterministic"], references),
+        "ece_mc_mean": ece(inputs["mc"], references),
+        "ece_deterministic_lung_band": ece(inputs["deterministic"], references, band),
+        "ece_mc_mean_lung_band": ece(inputs["mc"], references, band),
         "temperature_fitted_on_even_cases": temperature,
         "held_out_odd_cases": {
-            "ece_deterministic": ece(pooled["deterministic"][test], held_out),
-            "ece_deterministic_tempered": ece([tempered(p, temperature) for p in pooled["deterministic"][test]], held_out),
-            "ece_mc_mean": ece(pooled["mc"][test], held_out),
-            "ece_mc_mean_tempered": ece([tempered(p, temperature) for p in pooled["mc"][test]], held_out),
+            "ece_deterministic": ece(deterministic_test, held_out),
+            "ece_deterministic_tempered": ece(tempered_test, held_out),
+            "ece_mc_mean": ece(mc_test, held_out),
+            "ece_mc_mean_tempered": ece(mc_tempered_test, held_out),
+            "ece_deterministic_lung_band": ece(deterministic_test, held_out, held_band),
+            "ece_deterministic_tempered_lung_band": ece(tempered_test, held_out, held_band),
+            "ece_mc_mean_lung_band": ece(mc_test, held_out, held_band),
+            "ece_mc_mean_tempered_lung_band": ece(mc_tempered_test, held_out, held_band),
+        },
+        "temperature_fitted_on_even_cases_lung_band": band_temperature,
+        "held_out_odd_cases_lung_band_temperature": {
+            "ece_deterministic_lung_band": ece(deterministic_test, held_out, held_band),
+            "ece_deterministic_tempered_lung_band": ece(band_tempered_test, held_out, held_band),
         },
     }
 
