@@ -15,6 +15,8 @@
      always unsmoothed: the "default" row compares a smoothed engine with an unsmoothed baseline.
    Each timing is the best of --repeats runs; engine and baselines alternate within each repeat,
    so that they meet the same machine load (the 1/5/15-minute load averages are recorded).
+   Process CPU seconds are recorded too: on a shared machine their ratio is the steadier figure.
+   BLAS runs single-threaded (see below).
 
 Prints tables and writes benchmarks/results/mesh_speed.json.
 
@@ -34,6 +36,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "MedSegAI"))
+# Single-threaded BLAS: on a busy machine OpenBLAS threads stall the baseline's (N, 3) @ (3, 3)
+# transform for tens of milliseconds; this keeps contention from inflating the baseline's time.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
@@ -160,14 +165,15 @@ def baseline_export(path: Path, out_dir: Path, crop: bool) -> int:
     return written
 
 
-def interleaved_best(repeats: int, runs: dict) -> dict[str, float]:
-    """Best-of-``repeats`` seconds of each run, the runs interleaved within each repeat (same load for all)."""
-    best = {name: float("inf") for name in runs}
+def interleaved_best(repeats: int, runs: dict) -> dict[str, dict[str, float]]:
+    """Best-of-``repeats`` wall and CPU seconds of each run, the runs interleaved within each repeat (same load for all)."""
+    best = {name: {"wall": float("inf"), "cpu": float("inf")} for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             run()
-            best[name] = min(best[name], time.perf_counter() - start)
+            best[name]["wall"] = min(best[name]["wall"], time.perf_counter() - wall)
+            best[name]["cpu"] = min(best[name]["cpu"], time.process_time() - cpu)
     return best
 
 
@@ -185,14 +191,17 @@ def speed_table(repeats: int) -> dict:
                 "cropped": lambda: baseline_export(path, folder / "cropped", crop=True),
             })
             report = json.loads((folder / "engine" / "meshes.json").read_text())["meshes"]
+            engine, naive, cropped = (best[name]["wall"] for name in ("engine", "naive", "cropped"))
             rows.append({
                 "engine_smoothing_iterations": smoothing, "baseline_smoothing": "none (scikit-image has no smoother)",
-                "engine_seconds": best["engine"], "baseline_seconds": best["naive"], "speedup": best["naive"] / best["engine"],
-                "cropped_baseline_seconds": best["cropped"], "speedup_vs_cropped_baseline": best["cropped"] / best["engine"],
+                "engine_seconds": engine, "baseline_seconds": naive, "speedup": naive / engine,
+                "cropped_baseline_seconds": cropped, "speedup_vs_cropped_baseline": cropped / engine,
+                "engine_cpu_seconds": best["engine"]["cpu"], "baseline_cpu_seconds": best["naive"]["cpu"],
+                "cpu_speedup": best["naive"]["cpu"] / best["engine"]["cpu"],
                 "engine_triangles": sum(m["triangles"] for m in report),
                 "engine_all_closed_manifold": all(m["closed"] and m["manifold"] for m in report),
             })
-        read = interleaved_best(repeats, {"read": lambda: sitk.ReadImage(str(path))})["read"]
+        read = interleaved_best(repeats, {"read": lambda: sitk.ReadImage(str(path))})["read"]["wall"]
         load_after = os.getloadavg()
     return {"shape_kji": SHAPE_KJI, "spacing": SPACING, "voxels_per_label": counts, "read_seconds": read,
             "load_average_1_5_15_min": {"before": load_before, "after": load_after}, "rows": rows}
@@ -212,10 +221,11 @@ def main() -> int:
     print(f"\n512x512x300, 3 labels, .nii.gz in -> STL out (best of {args.repeats}; reading the file alone: {speed['read_seconds']:.2f} s; "
           f"load average {load['before'][0]:.2f} before, {load['after'][0]:.2f} after, on {os.cpu_count()} CPUs)")
     print(f"{'engine smoothing':>16s} {'engine s':>9s} {'skimage (whole grid) s':>23s} {'speedup':>8s} "
-          f"{'skimage (cropped) s':>20s} {'speedup':>8s} {'triangles':>10s}")
+          f"{'skimage (cropped) s':>20s} {'speedup':>8s} {'CPU s engine/whole grid':>24s} {'CPU speedup':>12s} {'triangles':>10s}")
     for r in speed["rows"]:
         print(f"{r['engine_smoothing_iterations']:16d} {r['engine_seconds']:9.2f} {r['baseline_seconds']:23.2f} {r['speedup']:7.1f}x "
-              f"{r['cropped_baseline_seconds']:20.2f} {r['speedup_vs_cropped_baseline']:7.1f}x {r['engine_triangles']:10d}")
+              f"{r['cropped_baseline_seconds']:20.2f} {r['speedup_vs_cropped_baseline']:7.1f}x "
+              f"{r['engine_cpu_seconds']:11.2f} / {r['baseline_cpu_seconds']:10.2f} {r['cpu_speedup']:11.1f}x {r['engine_triangles']:10d}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "accuracy": accuracy, "speed": speed,
