@@ -59,6 +59,7 @@ def windowed_sinc(points: np.ndarray, topology: Topology, iterations: int, passb
     result += centre
     return result
 
+
 @lru_cache(maxsize=8)
 def chebyshev_coefficients(iterations: int, passband: float) -> np.ndarray:
     """Windowed (Nuttall) Chebyshev coefficients of the low-pass filter, with the offset that maps the pass band to 1.
