@@ -38,8 +38,9 @@ class SurfaceMeasures:
 class Topology:
     """Connectivity of a triangle surface, found with two sorts of its directed edges.
 
-    It depends on the triangles only, so it survives moving the points (smoothing, the
-    index -> patient transform) and reversing every triangle (a mirroring grid).
+    It depends on the triangles only: moving the points (smoothing, the index -> patient
+    transform) changes nothing, and reversing every triangle (a mirroring grid) keeps closed,
+    manifold and components (on a closed surface, the neighbour lists too).
 
     Attributes:
         closed, manifold, components: as in :class:`SurfaceMeasures`.
@@ -101,14 +102,15 @@ def surface_topology(triangles: np.ndarray, vertex_count: int) -> Topology:
 class TriangleMesh:
     """Points ``(N, 3)`` and triangles ``(M, 3)`` of one surface, with what measuring and writing share.
 
-    Corner coordinates, facet cross products and the topology are computed once, on first use.
+    Corner coordinates, facet cross products and the topology are computed once, on first use;
+    a topology already known (the same triangles, or all of them reversed) can be passed in.
     """
 
     def __init__(self, points: np.ndarray, triangles: np.ndarray, topology: Optional[Topology] = None) -> None:
         self.points = np.asarray(points, dtype=np.float64)
         self.triangles = np.asarray(triangles, dtype=np.int64)
         if topology is not None:
-            self.__dict__["topology"] = topology
+            self.__dict__["topology"] = topology  # where cached_property keeps its value
 
     @cached_property
     def corners(self) -> np.ndarray:
