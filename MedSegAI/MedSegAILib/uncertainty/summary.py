@@ -20,7 +20,7 @@ import numpy as np
 from ..inference.engine import SegmentationResult
 from ..explain.targets import raw_class_by_label
 from ..models.card import ModelCard
-from .mc_dropout import AgreementRegion, UncertaintyResult
+from .mc_dropout import SAMPLE_BELOW, AgreementRegion, UncertaintyResult
 from .review import ENTROPY_THRESHOLD_NATS, REVIEW_RULE, needs_review
 
 
@@ -69,7 +69,13 @@ def uncertainty_json(uncertainty: UncertaintyResult, result: SegmentationResult,
         "seed": uncertainty.seed,
         "temperature": temperature,
         "units": "nats (natural logarithm)",
-        "computed_on": {"spacing_mm": list(result.model_grid.spacing), "sampled_fraction_of_model_grid": round(uncertainty.sampled_fraction, 4)},
+        "computed_on": {
+            "spacing_mm": list(result.model_grid.spacing),
+            "sampled_box_kji": [[part.start, part.stop] for part in uncertainty.sampled_box],
+            "sampled_below_probability": SAMPLE_BELOW,
+            "sampled_fraction_of_model_grid": round(uncertainty.sampled_fraction, 4),
+            "not_sampled": "taken as certain: deterministic class, entropy and mutual information 0",
+        },
         "entropy_threshold": ENTROPY_THRESHOLD_NATS,
         "review_rule": REVIEW_RULE,
         "needs_review": any(segment["needs_review"] for segment in segments),
