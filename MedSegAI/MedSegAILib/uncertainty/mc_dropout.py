@@ -45,7 +45,7 @@ from ..inference.device import DEFAULT_CPU_THREADS, cpu_threads
 from ..inference.engine import SegmentationResult
 from ..models.registry import LoadedModel
 from ..progress import CancelToken, ProgressCallback, check_cancelled, no_progress
-from .head_sampling import DEFAULT_CHUNK_VOXELS, features_with_halo, head_sampler, iter_chunks
+from .head_sampling import DEFAULT_CHUNK_VOXELS, FactorisedDropoutHead, features_with_halo, head_sampler, iter_chunks
 from .maps import argmax, softmax, voxel_uncertainty
 
 DEFAULT_SEED = 0
@@ -124,7 +124,8 @@ def estimate_uncertainty(
         sample_below: sample only the voxels whose deterministic probability for their
             class is below this (above 1: every voxel of the sampled box).
         chunk_voxels: voxels per chunk (memory: about 30 floats per voxel per sample).
-        threads: chunks sampled in parallel on the CPU (each with one torch thread).
+        threads: chunks sampled in parallel on the CPU (each with one torch thread; one at a
+            time for a head that is not factorisable).
         progress: ``(fraction, message)`` callback.
         cancel: checked between chunks.
 
@@ -183,7 +184,9 @@ def estimate_uncertainty(
     chunks = list(iter_chunks(box, chunk_voxels))
     on_cpu = device.type == "cpu"
     # Small chunks: one torch thread per chunk and chunks in parallel beat intra-op threads (no barriers).
-    with cpu_threads(1) if on_cpu else contextlib.nullcontext(), ThreadPoolExecutor(max(1, threads) if on_cpu else 1) as pool:
+    # The batched sampler switches dropout on and reseeds the global generator: one chunk at a time.
+    workers = max(1, threads) if on_cpu and isinstance(sampler, FactorisedDropoutHead) else 1
+    with cpu_threads(1) if on_cpu else contextlib.nullcontext(), ThreadPoolExecutor(workers) as pool:
         for index, (chunk, (predicted, selected, votes)) in enumerate(zip(chunks, pool.map(sample_chunk, chunks))):
             out.sampled_voxels += int(selected.sum())
             _count_agreement(votes, predicted, selected, chunk, regions or {}, territories, counts)
