@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "MedSegAI"))
 
 from MedSegAILib.detection.detector import DEFAULT_THRESHOLD  # noqa: E402
-from MedSegAILib.detection.pipeline import nodule_probability, segment_and_detect  # noqa: E402
+from MedSegAILib.detection.pipeline import segment_and_detect  # noqa: E402
 from MedSegAILib.inference.device import select_device  # noqa: E402
 from MedSegAILib.io import read_volume  # noqa: E402
 from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
@@ -68,35 +68,23 @@ def main() -> int:
     print(f"acceptance (top finding is a right-lung mass >= 15 mm, <= 2 others): {'PASS' if accepted else 'FAIL'}")
     result = {"model": f"{card.name} {card.version}", "threshold": args.threshold, "seconds": round(seconds, 2),
               "candidates": detection.candidates,
-              "max_nodule_probability": round(float(nodule_probability(segmentation).array.max()), 4),
               "findings": rows, "accepted": accepted}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    draw(volume, detection, Path(args.png), nodule_probability(segmentation))
+    draw(volume, detection, Path(args.png))
     print(f"wrote {args.json} and {args.png}")
     return 0
 
 
-def draw(volume, detection, path: Path, probability) -> None:
-    """One row per finding: the axial slice with the finding boxed, and a zoomed crop outlined.
-
-    Without findings: the axial slice through the network's highest nodule probability,
-    with that probability map overlaid (what the detector had to work with).
-    """
+def draw(volume, detection, path: Path) -> None:
+    """One row per finding: the axial slice with the finding boxed, and a zoomed crop outlined."""
     findings = detection.findings[:6] or [None]
     figure, axes = plt.subplots(len(findings), 2, figsize=(9, 4.2 * len(findings)), squeeze=False)
     for row, finding in zip(axes, findings):
         if finding is None:
-            peak = np.unravel_index(np.argmax(probability.array), probability.array.shape)
-            i, j, k = np.rint(volume.lps_to_ijk(probability.ijk_to_lps(np.array(peak[::-1])))).astype(int)
-            k = int(np.clip(k, 0, volume.array.shape[0] - 1))
+            k = volume.array.shape[0] // 2
             row[0].imshow(volume.array[k], cmap="gray", vmin=-1350, vmax=150)
-            row[0].plot([i], [j], "c+", markersize=14)
-            row[0].set_title(f"no findings\n+ = highest nodule probability ({probability.array.max():.2f}), slice k={k}")
-            on_input = sitk.GetArrayFromImage(sitk.Resample(probability.to_sitk(), volume.to_sitk(), sitk.Transform(),
-                                                            sitk.sitkLinear, 0.0, sitk.sitkFloat32))[k]
-            row[1].imshow(on_input, cmap="magma", vmin=0.0, vmax=1.0)
-            row[1].set_title("nodule probability on that slice (0..1)")
+            row[0].set_title(f"no findings at threshold {detection.threshold} (slice k={k})")
             for axis in row:
                 axis.axis("off")
             continue

@@ -10,6 +10,7 @@ from MedSegAILib.detection.pipeline import detect_from_segmentation, segment_and
 from MedSegAILib.errors import InputError
 
 from .fake_model import fake_model, synthetic_chest
+from .test_detector import CentreDensityScorer
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def test_segment_and_detect_runs_the_network_once_and_finds_the_nodule(chest, mo
     calls = []
     original = pipeline.segment_volume
     monkeypatch.setattr(pipeline, "segment_volume", lambda *a, **k: calls.append(1) or original(*a, **k))
-    segmentation, detection = segment_and_detect(volume, fake_model(), threads=1)
+    segmentation, detection = segment_and_detect(volume, fake_model(), scorer=CentreDensityScorer(), threads=1)
     assert len(calls) == 1
     assert segmentation.labels.array.shape == volume.array.shape
     assert "detect" in segmentation.timings
@@ -33,20 +34,23 @@ def test_segment_and_detect_runs_the_network_once_and_finds_the_nodule(chest, mo
     assert detection.labels.shape == volume.array.shape
 
 
-def test_candidates_outside_the_lungs_are_not_findings(chest):
-    volume, _, mediastinum = chest
-    segmentation, _ = segment_and_detect(volume, fake_model(), threads=1)
-    # Make the network "see" a nodule in the mediastinum, between the lungs.
-    nodule_index = segmentation.class_names.index("lung nodule")
-    segmentation.probabilities[nodule_index][:] = 0
-    i, j, k = np.rint(segmentation.model_grid.lps_to_ijk(mediastinum)).astype(int)
-    segmentation.probabilities[nodule_index][k - 3:k + 4, j - 3:j + 4, i - 3:i + 4] = 0.9
-    assert detect_from_segmentation(segmentation, volume).findings == []
+def test_only_blobs_in_the_lungs_are_findings(chest):
+    volume, nodule_center, mediastinum = chest
+    segmentation, _ = segment_and_detect(volume, fake_model(), scorer=CentreDensityScorer(), threads=1)
+    # A dense ball in the mediastinum (between the lungs) and one outside the body are not looked at.
+    lps = segmentation.model_grid.ijk_to_lps(np.argwhere(np.ones(segmentation.model_grid.array.shape, bool))[:, ::-1])
+    shape = segmentation.model_grid.array.shape
+    for center, hu in ((mediastinum, 300.0), (mediastinum + np.array([0.0, 60.0, 0.0]), 40.0)):
+        ball = (np.linalg.norm(lps - center, axis=1) <= 5.0).reshape(shape)
+        segmentation.model_grid.array[ball] = hu
+    detection = detect_from_segmentation(segmentation, volume, scorer=CentreDensityScorer())
+    assert len(detection.findings) == 1
+    assert np.linalg.norm(np.subtract(detection.findings[0].measurement.center, nodule_center)) <= 1.0
 
 
-def test_a_model_without_a_nodule_class_is_refused(chest):
+def test_a_model_without_a_lung_class_is_refused(chest):
     volume, _, _ = chest
-    segmentation, _ = segment_and_detect(volume, fake_model(), threads=1)
-    segmentation.class_names = ("background", "lung", "airway")
-    with pytest.raises(InputError, match="lung nodule"):
-        detect_from_segmentation(segmentation, volume)
+    segmentation, _ = segment_and_detect(volume, fake_model(), scorer=CentreDensityScorer(), threads=1)
+    segmentation.class_names = ("background", "liver", "lung nodule")
+    with pytest.raises(InputError, match="no lungs"):
+        detect_from_segmentation(segmentation, volume, scorer=CentreDensityScorer())

@@ -22,7 +22,7 @@ def engine_finding(finding_id: int, center, long_axis: float, short_axis: float,
     measurement = NoduleMeasurement(center=tuple(center), bbox=(tuple(c - 4 for c in center), tuple(c + 4 for c in center)),
                                     volume_mm3=volume, long_axis_mm=long_axis, short_axis_mm=short_axis,
                                     mean_diameter_mm=mean, lung_rads=lung_rads_category(mean), voxels=10)
-    return DetectorFinding(finding_id, score, measurement, {"max_probability": score}, mask_slices=(), mask=np.zeros(0)).to_json()
+    return DetectorFinding(finding_id, score, measurement, None, mask_slices=(), mask=np.zeros(0)).to_json()
 
 
 FINDINGS = {

@@ -42,6 +42,7 @@ def insert_nodules(
     seed: int,
     diameter_range: tuple[float, float] = (6.0, 30.0),
     existing: Optional[Sequence[ReferenceNodule]] = None,
+    maps: Optional[tuple[np.ndarray, np.ndarray]] = None,
 ) -> NoduleCase:
     """Insert up to ``count`` random nodules into ``volume``'s lungs.
 
@@ -53,13 +54,14 @@ def insert_nodules(
         seed: random seed (use seeds the training never used for evaluation).
         diameter_range: nominal diameters (mm), log-uniform.
         existing: real nodules already in the scan, kept in the reference.
+        maps: the host's :func:`~..training.synthetic_nodules.placement_maps`, to reuse across copies.
 
     Returns:
         The case; nodules that would overlap an earlier one are skipped.
     """
     rng = np.random.default_rng(seed)
     spacing = volume.spacing
-    specs = sample_nodule_specs(volume.array, lung, spacing, count, rng, diameter_range)
+    specs = sample_nodule_specs(volume.array, lung, spacing, count, rng, diameter_range, maps)
     hu = volume.array.astype(np.float32)
     occupied = np.zeros(hu.shape, dtype=bool)
     nodules = list(existing or [])

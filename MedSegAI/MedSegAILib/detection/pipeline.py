@@ -1,8 +1,9 @@
-"""Segmentation and nodule detection from one forward pass of the network.
+"""Segmentation and nodule detection from one forward pass of the segmentation network.
 
 :func:`segment_and_detect` runs :func:`~MedSegAILib.inference.engine.segment_volume` once
-and detects nodules on the nodule probability it returns; :func:`detect_from_segmentation`
-detects on a segmentation that was already computed (the Slicer module after `segment`).
+and detects nodules in the lungs it found, on the model-grid CT it already resampled;
+:func:`detect_from_segmentation` detects on a segmentation that was already computed (the
+Slicer module after `segment`).
 """
 
 from __future__ import annotations
@@ -19,27 +20,10 @@ from ..models.card import ModelCard
 from ..models.registry import LoadedModel
 from ..progress import CancelToken, ProgressCallback, no_progress, sub_progress
 from .detector import DEFAULT_THRESHOLD, DetectionResult, detect_nodules
-from .scorer import Scorer, scorer_for_model
+from .nodule_scorer import NoduleScorer, scorer_for_model
 
-NODULE_CLASS = "lung nodule"
 LUNG_CLASSES = ("lung", "left lung", "right lung")
 SEGMENTATION_END = 0.9
-
-
-def nodule_probability(result: SegmentationResult) -> Volume:
-    """The ``lung nodule`` softmax channel of ``result`` on its model grid (float32).
-
-    Raises:
-        InputError: the model has no ``lung nodule`` class.
-    """
-    names = [name.lower() for name in result.class_names]
-    if NODULE_CLASS not in names:
-        raise InputError(
-            f"the model has no {NODULE_CLASS!r} class (it has {', '.join(result.class_names)}); "
-            "use a chest CT model that segments lung nodules"
-        )
-    channel = result.probabilities[names.index(NODULE_CLASS)]
-    return result.model_grid.with_array(channel.astype("float32"))
 
 
 def detect_from_segmentation(
@@ -47,38 +31,47 @@ def detect_from_segmentation(
     volume: Volume,
     *,
     threshold: float = DEFAULT_THRESHOLD,
-    scorer: Optional[Scorer] = None,
+    scorer: Optional[NoduleScorer] = None,
     card: Optional[ModelCard] = None,
     progress: ProgressCallback = no_progress,
     cancel: Optional[CancelToken] = None,
 ) -> DetectionResult:
-    """Detect nodules on an existing segmentation's probabilities (no network run).
+    """Detect nodules in the lungs of an existing segmentation (no segmentation network run).
 
     Args:
         result: the output of ``segment_volume`` for ``volume``.
         volume: the input CT (HU) that was segmented.
         threshold: report findings with ``score >= threshold``.
-        scorer: candidate scorer; default: the FP-reduction scorer shipped with ``card``'s
-            model (:func:`~.scorer.scorer_for_model`), else the maximum nodule probability.
+        scorer: candidate scorer; default: the one shipped with ``card``'s model, else the
+            built-in one (:func:`~.nodule_scorer.scorer_for_model`).
         card: the card of the model that produced ``result``.
         progress: ``(fraction, message)`` callback.
-        cancel: checked between candidates.
-
-    Only candidates that touch the lungs (:func:`lung_region`) are kept.
+        cancel: checked between stages and findings.
 
     Returns:
         The findings and their label map on ``volume``'s grid.
+
+    Raises:
+        InputError: the model segments no lungs.
     """
-    if scorer is None and card is not None:
-        scorer = scorer_for_model(card)
-    return detect_nodules(nodule_probability(result), volume, threshold=threshold, scorer=scorer,
-                          region=lung_region(result), progress=progress, cancel=cancel)
+    scorer = scorer or scorer_for_model(card)
+    return detect_nodules(result.model_grid, lung_region(result), volume, scorer, threshold=threshold,
+                          progress=progress, cancel=cancel)
 
 
 def lung_region(result: SegmentationResult) -> np.ndarray:
-    """Model-grid voxels whose most likely class is a lung (nodule candidates must touch it)."""
+    """Model-grid voxels whose most likely class is a lung.
+
+    Raises:
+        InputError: the model has no lung class.
+    """
     names = [name.lower() for name in result.class_names]
     wanted = [index for index, name in enumerate(names) if name in LUNG_CLASSES]
+    if not wanted:
+        raise InputError(
+            f"nodule detection looks inside the lungs, but the model segments no lungs (it has "
+            f"{', '.join(result.class_names)}); use a chest CT model with a lung class"
+        )
     return np.isin(np.argmax(result.probabilities, axis=0), wanted)
 
 
@@ -87,7 +80,7 @@ def segment_and_detect(
     model: LoadedModel,
     *,
     threshold: float = DEFAULT_THRESHOLD,
-    scorer: Optional[Scorer] = None,
+    scorer: Optional[NoduleScorer] = None,
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelToken] = None,
     **segment_options: Any,
@@ -96,9 +89,9 @@ def segment_and_detect(
 
     Args:
         volume: a CT in HU.
-        model: a loaded segmentation model with a ``lung nodule`` class.
+        model: a loaded segmentation model with a lung class.
         threshold: report findings with ``score >= threshold``.
-        scorer: candidate scorer; default: the one shipped with the model (:func:`~.scorer.scorer_for_model`).
+        scorer: candidate scorer; default: :func:`~.nodule_scorer.scorer_for_model`.
         progress: ``(fraction, message)`` callback over both stages.
         cancel: checked between stages, windows and candidates.
         **segment_options: passed to ``segment_volume`` (``fast``, ``threads``, ``keep_features``...).

@@ -277,7 +277,7 @@ def detect_with_bundle(
             continue
         slices, mask = ellipsoid_mask(box, volume)
         measurement = measure_component(mask, crop_volume(volume, slices))
-        findings.append(Finding(len(findings) + 1, box.score, measurement, {"max_probability": box.score}, slices, mask))
+        findings.append(Finding(len(findings) + 1, box.score, measurement, None, slices, mask))
     labels = np.zeros(volume.array.shape, dtype=np.uint16 if len(findings) > 255 else np.uint8)
     for finding in findings:
         region = labels[finding.mask_slices]

@@ -135,6 +135,15 @@ def insert_nodule(
     return out, mask
 
 
+def placement_maps(hu: np.ndarray, lung: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Depth inside the lung and distance to the nearest vessel (mm), which place the nodules."""
+    spacing_zyx = np.array(spacing[::-1], dtype=float)
+    depth = ndimage.distance_transform_edt(lung, sampling=spacing_zyx)
+    vessels = (hu > -400) & (depth > 3.0)
+    vessel_distance = ndimage.distance_transform_edt(~vessels, sampling=spacing_zyx) if vessels.any() else np.full(hu.shape, np.inf)
+    return depth, vessel_distance
+
+
 def sample_nodule_specs(
     hu: np.ndarray,
     lung: np.ndarray,
@@ -142,6 +151,7 @@ def sample_nodule_specs(
     count: int,
     rng: np.random.Generator,
     diameter_range: tuple[float, float] = (4.0, 30.0),
+    maps: Optional[tuple[np.ndarray, np.ndarray]] = None,
 ) -> list[NoduleSpec]:
     """Random nodules placed in ``lung``: isolated, juxta-pleural and juxta-vascular.
 
@@ -149,13 +159,13 @@ def sample_nodule_specs(
     juxta-pleural centres sit about a radius inside the lung border, juxta-vascular ones
     about a radius from a vessel (soft tissue inside the lung).
 
+    Args:
+        maps: :func:`placement_maps` of ``(hu, lung)`` when already computed (many draws on one host).
+
     Returns:
         Up to ``count`` specs (fewer when the lung is too small for them).
     """
-    spacing_zyx = np.array(spacing[::-1], dtype=float)
-    depth = ndimage.distance_transform_edt(lung, sampling=spacing_zyx)
-    vessels = (hu > -400) & (depth > 3.0)
-    vessel_distance = ndimage.distance_transform_edt(~vessels, sampling=spacing_zyx) if vessels.any() else np.full(hu.shape, np.inf)
+    depth, vessel_distance = maps if maps is not None else placement_maps(hu, lung, spacing)
     specs = []
     for index in range(count):
         diameter = float(np.exp(rng.uniform(*np.log(diameter_range))))

@@ -1,0 +1,105 @@
+"""The calibrated nodule score of candidates: the patch classifier's logit through Platt scaling.
+
+``score = sigmoid(slope * logit + intercept)``, with ``slope`` and ``intercept`` fitted on the
+training candidates at their natural frequency (a few nodules among hundreds of vessels),
+so the score reads as the probability that a candidate of the training scans was a nodule.
+
+The classifier ships with the chest CT model: ``detection_card.json`` beside its
+``model_card.json`` names the weights file, its SHA-256 (checked before loading) and the
+calibration. A model folder without one (a bring-your-own segmentation model with lung
+classes) uses the built-in classifier: the candidates come from the CT itself, so it does
+not depend on which network segmented the lungs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from ..errors import InputError
+from ..models.card import ModelCard
+from .patch_classifier import NoduleClassifier, load_classifier, patch_logits
+
+DETECTION_CARD = "detection_card.json"
+BUILTIN_FOLDER = Path(__file__).resolve().parents[1] / "models" / "builtin" / "chest_ct"
+
+
+@dataclass
+class NoduleScorer:
+    """The patch classifier and its calibration."""
+
+    network: NoduleClassifier
+    slope: float = 1.0
+    intercept: float = 0.0
+    name: str = "nodule classifier, calibrated probability"
+
+    def score(self, patches: np.ndarray) -> np.ndarray:
+        """Scores in [0, 1] of HU patches ``(n, d, h, w)`` (:func:`.patch_classifier.extract_patches`)."""
+        return calibrate(patch_logits(self.network, patches), self.slope, self.intercept)
+
+
+def calibrate(logits: np.ndarray, slope: float, intercept: float) -> np.ndarray:
+    """``sigmoid(slope * logits + intercept)``."""
+    return 1.0 / (1.0 + np.exp(-np.clip(slope * np.asarray(logits, dtype=float) + intercept, -50, 50)))
+
+
+def fit_platt(logits: np.ndarray, labels: np.ndarray, iterations: int = 100) -> tuple[float, float]:
+    """Platt scaling: the (slope, intercept) of a 1-D logistic regression, by Newton's method.
+
+    Raises:
+        ValueError: only one class is present.
+    """
+    labels = np.asarray(labels, dtype=float)
+    if labels.min() == labels.max():
+        raise ValueError("need both nodules and other candidates to calibrate")
+    design = np.stack([np.asarray(logits, dtype=float), np.ones(len(labels))], axis=1)
+
+    def loss(beta: np.ndarray) -> float:
+        z = design @ beta
+        return float(np.sum(np.logaddexp(0.0, z) - labels * z))
+
+    beta = np.zeros(2)
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(design @ beta, -50, 50)))
+        hessian = design.T @ (design * (p * (1 - p))[:, None]) + 1e-6 * np.eye(2)
+        step = np.linalg.solve(hessian, design.T @ (p - labels))
+        size = 1.0
+        while loss(beta - size * step) > loss(beta) and size > 1e-4:  # damped Newton
+            size /= 2.0
+        beta -= size * step
+        if np.abs(size * step).max() < 1e-9:
+            break
+    return float(beta[0]), float(beta[1])
+
+
+def read_detection_card(path: str | Path) -> dict[str, Any]:
+    """The ``nodule_classifier`` entry of a ``detection_card.json``.
+
+    Raises:
+        InputError: unreadable JSON or a missing key.
+    """
+    try:
+        entry = json.loads(Path(path).read_text())["nodule_classifier"]
+        for key in ("file", "sha256", "calibration"):
+            entry[key]
+        float(entry["calibration"]["slope"]), float(entry["calibration"]["intercept"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(f"{path}: not a valid detection card ({error!r}); it needs nodule_classifier.file, "
+                         ".sha256 and .calibration.slope/.intercept") from None
+    return entry
+
+
+def scorer_for_model(card: Optional[ModelCard]) -> NoduleScorer:
+    """The nodule scorer shipped with ``card``'s model, else the built-in one.
+
+    Raises:
+        InputError: the detection card or the classifier weights are missing, malformed or altered.
+    """
+    folder = card.folder if card is not None and card.folder and (card.folder / DETECTION_CARD).is_file() else BUILTIN_FOLDER
+    entry = read_detection_card(folder / DETECTION_CARD)
+    network = load_classifier(folder / entry["file"], entry["sha256"])
+    return NoduleScorer(network, float(entry["calibration"]["slope"]), float(entry["calibration"]["intercept"]))

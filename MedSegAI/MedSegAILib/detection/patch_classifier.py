@@ -1,0 +1,111 @@
+"""False-positive reduction: a small 3-D CNN that scores a CT patch around a candidate.
+
+Each candidate (:mod:`.candidates`) is seen as a ``PATCH_VOXELS``³ cube of HU sampled at
+``PATCH_SPACING_MM`` around its centre (60 mm across: a 30 mm nodule and its
+surroundings fit). The network answers "nodule or not"; vessels in cross-section, airway
+walls and pleural bumps are the false candidates it learns to reject. Its weights ship as
+safetensors, named with their SHA-256 in ``detection_card.json`` next to the model card,
+and are checked before loading.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from scipy import ndimage
+from torch import nn
+
+from ..io.volume import Volume
+
+PATCH_VOXELS = 24
+PATCH_SPACING_MM = 2.5
+HU_WINDOW = (-1000.0, 400.0)
+
+
+class NoduleClassifier(nn.Module):
+    """A small 3-D CNN: one 8-channel conv at full resolution, two stages (16, 32 channels)
+    of two convs each, max pooling between, then average and max pooling and a linear logit.
+    About 40 M multiply-adds per patch, so a few hundred candidates take a fraction of a second on a CPU."""
+
+    def __init__(self, channels: Sequence[int] = (8, 16, 32), dropout: float = 0.2) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [_conv(1, channels[0]), nn.MaxPool3d(2)]
+        for previous, width in zip(channels[:-1], channels[1:]):
+            layers += [_conv(previous, width), _conv(width, width), nn.MaxPool3d(2)]
+        self.features = nn.Sequential(*layers)
+        self.average = nn.AdaptiveAvgPool3d(1)
+        self.maximum = nn.AdaptiveMaxPool3d(1)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels[-1] * 2, 1))
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        """Logits ``(n,)`` for patches ``(n, 1, d, h, w)`` normalised by :func:`normalize`."""
+        features = self.features(patches)
+        return self.classifier(torch.cat([self.average(features), self.maximum(features)], dim=1)).squeeze(1)
+
+
+def _conv(inputs: int, outputs: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv3d(inputs, outputs, 3, padding=1, bias=False), nn.BatchNorm3d(outputs), nn.ReLU(inplace=True))
+
+
+def normalize(hu: np.ndarray) -> np.ndarray:
+    """HU clipped to ``HU_WINDOW`` and scaled to about [-1, 1] (float32)."""
+    low, high = HU_WINDOW
+    return ((np.clip(hu, low, high) - (low + high) / 2.0) / ((high - low) / 2.0)).astype(np.float32)
+
+
+def extract_patches(grid: Volume, centers_lps: np.ndarray, size: int = PATCH_VOXELS) -> np.ndarray:
+    """HU cubes ``(n, size, size, size)`` around LPS centres.
+
+    Sampled with linear interpolation at ``PATCH_SPACING_MM`` along the patient axes, so
+    patches look the same whatever ``grid``'s spacing or orientation; outside the grid is air.
+
+    Args:
+        grid: CT in HU.
+        centers_lps: ``(n, 3)`` centres in LPS mm.
+        size: voxels per edge (training takes larger cubes, to crop them at random).
+    """
+    offsets = (np.arange(size) - (size - 1) / 2.0) * PATCH_SPACING_MM
+    dz, dy, dx = np.meshgrid(offsets, offsets, offsets, indexing="ij")
+    cube = np.stack([dx.ravel(), dy.ravel(), dz.ravel()], axis=1)  # LPS (x, y, z) offsets
+    patches = np.empty((len(centers_lps), size, size, size), dtype=np.float32)
+    for index, center in enumerate(np.asarray(centers_lps, dtype=float)):
+        ijk = grid.lps_to_ijk(cube + center)
+        values = ndimage.map_coordinates(grid.array, ijk[:, ::-1].T, order=1, mode="constant", cval=-1024.0)
+        patches[index] = values.reshape(size, size, size)
+    return patches
+
+
+@torch.no_grad()
+def patch_logits(network: NoduleClassifier, patches: np.ndarray, batch: int = 128) -> np.ndarray:
+    """Uncalibrated nodule logits ``(n,)`` of HU patches (network in eval mode)."""
+    network.eval()
+    logits = [network(torch.from_numpy(normalize(patches[start:start + batch]))[:, None]).numpy()
+              for start in range(0, len(patches), batch)]
+    return np.concatenate(logits).astype(np.float64) if logits else np.zeros(0)
+
+
+def save_classifier(network: NoduleClassifier, path: str | Path) -> None:
+    """Write the weights as safetensors."""
+    from safetensors.torch import save_file
+
+    save_file({name: tensor.detach().contiguous() for name, tensor in network.state_dict().items()}, str(path))
+
+
+def load_classifier(path: str | Path, sha256: str) -> NoduleClassifier:
+    """Load safetensors weights after checking their SHA-256.
+
+    Raises:
+        InputError: the file is missing, altered or does not fit the network.
+    """
+    from ..errors import InputError
+    from ..models.weights import load_state_dict
+
+    network = NoduleClassifier()
+    try:
+        network.load_state_dict(load_state_dict(path, sha256))
+    except RuntimeError as error:
+        raise InputError(f"{path}: not a nodule classifier for this MedSegAI version ({error})") from None
+    return network.eval()

@@ -1,0 +1,112 @@
+"""The patch classifier: patches in patient space, training on tiny data, calibration, safe loading."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from MedSegAILib.detection.classifier_training import train
+from MedSegAILib.detection.nodule_scorer import (
+    BUILTIN_FOLDER, DETECTION_CARD, NoduleScorer, calibrate, fit_platt, read_detection_card, scorer_for_model,
+)
+from MedSegAILib.detection.patch_classifier import (
+    PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, extract_patches, load_classifier, save_classifier,
+)
+from MedSegAILib.errors import InputError
+from MedSegAILib.models.weights import sha256_of_file
+
+from .synthetic import ellipsoid_mask, grid, rotation
+
+
+def test_patches_are_centred_on_the_lps_point_whatever_the_grid():
+    image = grid((40, 50, 60), (0.8, 0.9, 1.7), origin=(10.0, -20.0, 5.0), direction=rotation("z", 30), fill=-850.0)
+    center = image.ijk_to_lps([30.0, 25.0, 20.0])
+    image.array[ellipsoid_mask(image, center, (4.0, 4.0, 4.0))] = 40.0
+    patch = extract_patches(image, np.array([center]))[0]
+    assert patch.shape == (PATCH_VOXELS,) * 3
+    dense = np.argwhere(patch > -400).mean(axis=0)
+    assert np.allclose(dense, (PATCH_VOXELS - 1) / 2.0, atol=0.5)
+    # 8 mm ball at 2.5 mm sampling: about 8 / 2.5 voxels across on every axis.
+    assert (patch[PATCH_VOXELS // 2, PATCH_VOXELS // 2] > -400).sum() * PATCH_SPACING_MM == pytest.approx(8.0, abs=PATCH_SPACING_MM)
+
+
+def _toy_patches(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Balls (label 1) and long rods (label 0) of random size in -850 HU lung."""
+    image = grid((PATCH_VOXELS,) * 3, (PATCH_SPACING_MM,) * 3, fill=-850.0)
+    middle = image.ijk_to_lps([(PATCH_VOXELS - 1) / 2.0] * 3)
+    patches, labels = [], []
+    for index in range(count):
+        radius = rng.uniform(2.5, 6.0)
+        if index % 2:
+            mask = ellipsoid_mask(image, middle, (radius,) * 3)
+        else:
+            mask = ellipsoid_mask(image, middle, (radius, radius, 40.0), rotation("x", rng.uniform(0, 90)) @ rotation("z", rng.uniform(0, 90)))
+        patch = np.where(mask, 40.0, -850.0) + rng.normal(0, 20, image.array.shape)
+        patches.append(patch.astype(np.float32))
+        labels.append(index % 2)
+    return np.stack(patches), np.array(labels, dtype=np.int8)
+
+
+def test_training_on_tiny_data_learns_balls_from_rods():
+    rng = np.random.default_rng(0)
+    patches, labels = _toy_patches(rng, 48)
+    network = train(patches, labels, steps=60, batch=16, log=lambda *a, **k: None)
+    test_patches, test_labels = _toy_patches(np.random.default_rng(1), 20)
+    scores = NoduleScorer(network).score(test_patches)
+    assert scores[test_labels == 1].min() > scores[test_labels == 0].max()
+
+
+def test_platt_scaling_recovers_a_known_calibration():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, 20000)
+    labels = rng.random(20000) < calibrate(logits, 0.7, -2.0)
+    slope, intercept = fit_platt(logits, labels)
+    assert slope == pytest.approx(0.7, abs=0.05) and intercept == pytest.approx(-2.0, abs=0.1)
+    with pytest.raises(ValueError):
+        fit_platt(logits, np.zeros(20000))
+
+
+def _write_classifier(folder, network: NoduleClassifier) -> None:
+    save_classifier(network, folder / "c.safetensors")
+    card = {"nodule_classifier": {"file": "c.safetensors", "sha256": sha256_of_file(folder / "c.safetensors"),
+                                  "calibration": {"slope": 0.5, "intercept": -1.0}}}
+    (folder / DETECTION_CARD).write_text(json.dumps(card))
+
+
+def test_a_model_folder_ships_its_own_classifier_and_an_altered_file_is_refused(tmp_path):
+    from .fake_model import fake_model
+    import dataclasses
+
+    torch.manual_seed(0)
+    network = NoduleClassifier().eval()
+    _write_classifier(tmp_path, network)
+    card = dataclasses.replace(fake_model().card, folder=tmp_path)
+    scorer = scorer_for_model(card)
+    assert (scorer.slope, scorer.intercept) == (0.5, -1.0)
+    for name, tensor in network.state_dict().items():
+        assert torch.equal(scorer.network.state_dict()[name], tensor)
+    (tmp_path / "c.safetensors").write_bytes((tmp_path / "c.safetensors").read_bytes() + b" ")
+    with pytest.raises(InputError, match="SHA-256"):
+        scorer_for_model(card)
+    (tmp_path / DETECTION_CARD).write_text("{}")
+    with pytest.raises(InputError, match="detection card"):
+        read_detection_card(tmp_path / DETECTION_CARD)
+
+
+def test_the_built_in_classifier_is_shipped_with_its_checksum():
+    entry = read_detection_card(BUILTIN_FOLDER / DETECTION_CARD)
+    network = load_classifier(BUILTIN_FOLDER / entry["file"], entry["sha256"])
+    assert isinstance(network, NoduleClassifier) and not network.training
+    assert (BUILTIN_FOLDER / entry["file"]).stat().st_size < 1_000_000
+
+
+def test_a_model_without_its_own_classifier_uses_the_built_in_one(tmp_path):
+    from .fake_model import fake_model
+
+    scorer = scorer_for_model(fake_model().card)
+    entry = read_detection_card(BUILTIN_FOLDER / DETECTION_CARD)
+    assert scorer.slope == entry["calibration"]["slope"]
