@@ -9,14 +9,8 @@ import pytest
 import SimpleITK as sitk
 
 from MedSegAILib.cli.main import main
+from MedSegAILib.explain.finding_gradcam import DEFAULT_FINDING_LAYER
 from MedSegAILib.io import Volume
-
-
-@pytest.fixture(scope="module")
-def phantom_file(phantom, tmp_path_factory):
-    path = tmp_path_factory.mktemp("input") / "phantom.nrrd"
-    sitk.WriteImage(phantom.to_sitk(), str(path))
-    return path
 
 
 def read(path) -> Volume:
@@ -68,13 +62,28 @@ def test_bad_options_exit_2_and_leave_no_output(phantom_file, random_model_dir, 
     assert not out.exists()
 
 
-def test_detect_with_uncertainty_and_gradcam(phantom_file, phantom, random_model_dir, tmp_path):
+def test_detect_with_uncertainty_and_gradcam(phantom_file, phantom, model_with_classifier, tmp_path):
     out = tmp_path / "out"
-    code = main(["detect", str(phantom_file), "-o", str(out), "--model", str(random_model_dir), "--quiet",
+    code = main(["detect", str(phantom_file), "-o", str(out), "--model", str(model_with_classifier), "--quiet",
                  "--threshold", "0", "--uncertainty", "2", "--gradcam"])
     assert code == 0
-    assert read(out / "gradcam_nodules.nii.gz").same_grid(phantom)
+    written = read(out / "gradcam_nodules.nii.gz")
+    assert written.same_grid(phantom)
+    assert written.array.dtype == np.float32 and 0.0 <= written.array.min() and written.array.max() <= 1.0
     findings = json.loads((out / "findings.json").read_text())["findings"]
     for finding in findings:
         assert {"mean_entropy", "dice_agreement", "needs_review", "samples"} <= set(finding["uncertainty"])
-    assert {"uncertainty", "gradcam"} <= set(json.loads((out / "run.json").read_text())["timings"])
+    record = json.loads((out / "run.json").read_text())
+    assert {"uncertainty", "gradcam"} <= set(record["timings"])
+    gradcam = record["options"]["gradcam"]
+    assert gradcam["layer"] == DEFAULT_FINDING_LAYER and gradcam["findings"] == len(findings)
+    if len(findings) > gradcam["empty_maps"]:
+        assert written.array.max() == pytest.approx(1.0)
+
+
+def test_detect_gradcam_with_an_unknown_layer_exits_2_and_leaves_no_output(phantom_file, model_with_classifier, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["detect", str(phantom_file), "-o", str(out), "--model", str(model_with_classifier), "--quiet",
+                 "--gradcam", "--gradcam-layer", "decoder.0"]) == 2
+    assert "no such layer" in capsys.readouterr().err
+    assert not out.exists()

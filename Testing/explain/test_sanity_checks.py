@@ -4,10 +4,12 @@ Case: a 100 mm cube of the held-out CIP ``ct-64`` chest (never trained on) aroun
 point far from the pleura, with one 12 mm solid nodule inserted there by the training
 inserter (so the lesion's true extent is known).
 
-- Grad-CAM of ``lung nodule`` points at the lesion: >= 60 % of the map's mass in its top
-  1 % of voxels lies within 10 mm of the lesion;
-- model randomisation (on the lungs): the same target explained by a network with re-initialised
-  weights gives a different map (Spearman rank correlation < 0.5);
+- the Grad-CAM of the finding that detection (shipped segmentation model and nodule
+  classifier) makes of the lesion points at it: >= 60 % of the map's mass in its top 1 % of
+  the cube's voxels lies within 10 mm of the lesion;
+- model randomisation: the same target explained by a network with re-initialised weights
+  gives a different map (Spearman rank correlation < 0.5), for the segmentation network (on
+  the lungs) and for the nodule classifier (on the lesion's finding);
 - entropy is higher at segment boundaries than inside segments, and higher on a noised
   input than on the clean one.
 """
@@ -22,11 +24,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import torch
 from scipy import ndimage, stats
 
+from MedSegAILib.detection.detector import DetectionResult, Finding
+from MedSegAILib.detection.nodule_scorer import NoduleScorer, scorer_for_model
+from MedSegAILib.detection.patch_classifier import extract_patches
+from MedSegAILib.detection.pipeline import detect_from_segmentation
 from MedSegAILib.errors import InputError
+from MedSegAILib.explain.finding_gradcam import findings_gradcam, patch_center, patch_gradcam
 from MedSegAILib.explain.gradcam import gradcam_on_model_grid
-from MedSegAILib.explain.targets import segment_gradcam
 from MedSegAILib.inference.engine import segment_volume
 from MedSegAILib.io import Volume, read_volume
 from MedSegAILib.models.registry import load_model, resolve_model
@@ -81,19 +88,51 @@ def segmented(shipped, lesion_case):
     return segment_volume(volume, shipped, keep_features=True)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "chest_ct 0.1.0 does not segment nodules (its card says so), so there is no lesion target; "
-    "strict: this test must start passing, and this mark be removed, with a model that does (issue 5)"))
-def test_gradcam_mass_concentrates_on_the_lesion(shipped, lesion_case, segmented):
+@pytest.fixture(scope="module")
+def shipped_scorer(shipped) -> NoduleScorer:
+    try:
+        return scorer_for_model(shipped.card)
+    except InputError as error:
+        pytest.skip(f"needs the shipped nodule classifier ({error})")
+
+
+@pytest.fixture(scope="module")
+def lesion_finding(lesion_case, segmented, shipped, shipped_scorer) -> Finding:
+    """The finding that covers the inserted lesion (detection at the default threshold)."""
     volume, lesion = lesion_case
-    nodule = shipped.card.label("lung nodule").value
-    assert (segmented.labels.array == nodule).any(), "the model must segment the inserted 12 mm nodule"
-    values, raw = segment_gradcam(segmented, shipped, "lung nodule")
-    assert raw.windows_run >= 1
+    detection: DetectionResult = detect_from_segmentation(segmented, volume, scorer=shipped_scorer, card=shipped.card)
+    hits = [finding for finding in detection.findings if (detection.labels[lesion] == finding.id).any()]
+    assert hits, f"no finding covers the inserted 12 mm nodule ({len(detection.findings)} findings)"
+    return hits[0]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "at the default layer features.6 (6x6x6 cells of 10 mm over the 60 mm patch) the shipped classifier's map "
+    "(nodule_classifier.safetensors sha256 beb7be35...) peaks in the cell beside the lesion, about 9 mm off its "
+    "centre: 52 % of the top-1 % mass lies within 10 mm (needs 60 %); strict: remove this mark when a classifier passes"))
+def test_gradcam_mass_concentrates_on_the_lesion(lesion_case, segmented, shipped_scorer, lesion_finding):
+    volume, lesion = lesion_case
+    values, cams = findings_gradcam(segmented.model_grid, [lesion_finding], shipped_scorer.network, volume)
+    assert cams[0].patch_map.any() and values.max() == pytest.approx(1.0)
     top = values >= np.quantile(values, 0.99)
     near = ndimage.distance_transform_edt(~lesion, sampling=volume.spacing[::-1]) <= 10.0
     fraction = float(values[top & near].sum() / values[top].sum())
     assert fraction >= 0.6, f"only {fraction:.0%} of the top-1% Grad-CAM mass is within 10 mm of the lesion"
+
+
+def test_randomising_the_classifier_changes_the_finding_map(segmented, shipped_scorer, lesion_finding):
+    """Adebayo's model-randomisation check for the finding map, compared on its patch (where the map is defined)."""
+    patch = extract_patches(segmented.model_grid, np.array([patch_center(lesion_finding)]))
+    trained, _ = patch_gradcam(shipped_scorer.network, patch)
+    torch.manual_seed(0)
+    network = copy.deepcopy(shipped_scorer.network)
+    for module in network.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    randomised, _ = patch_gradcam(network.eval(), patch)
+    assert trained.max() > 0 and randomised.max() > 0
+    rho = stats.spearmanr(trained.ravel(), randomised.ravel()).statistic
+    assert rho < 0.5, f"the finding's Grad-CAM barely changed when the classifier was randomised (Spearman {rho:.2f})"
 
 
 def test_randomising_the_weights_changes_the_map(shipped, lesion_case, segmented):

@@ -19,10 +19,12 @@ import time
 
 import torch
 
+from ..detection.nodule_scorer import scorer_for_model
 from ..detection.pipeline import segment_and_detect
 from ..dicom_out.commands import add_dicom_out_argument, check_dicom_out, write_findings_dicom
 from ..errors import InputError
-from ..explain.commands import add_gradcam_layer_argument, write_findings_gradcam
+from ..explain.commands import add_finding_gradcam_layer_argument, write_findings_gradcam
+from ..explain.finding_gradcam import check_finding_layer
 from ..explain.targets import findings_on_model_grid
 from ..inference.device import select_device
 from ..inference.run_record import build_run_record
@@ -50,8 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--uncertainty", type=int, default=0, metavar="N",
         help="N Monte-Carlo dropout samples; adds an uncertainty to each finding (0 = off, the default)",
     )
-    parser.add_argument("--gradcam", action="store_true", help="write gradcam_nodules.nii.gz, one Grad-CAM map for all findings")
-    add_gradcam_layer_argument(parser)
+    parser.add_argument("--gradcam", action="store_true",
+                        help="write gradcam_nodules.nii.gz: the nodule classifier's Grad-CAM of every finding, one map")
+    add_finding_gradcam_layer_argument(parser)
     add_dicom_out_argument(parser, "a DICOM SR of the findings (findings_sr.dcm) and a DICOM SEG of them (nodules_seg.dcm)")
     parser.set_defaults(func=run)
 
@@ -66,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     timings["read"] = time.perf_counter() - started
     check_samples(args.uncertainty)
     check_network_arguments(args)
+    if args.gradcam:
+        check_finding_layer(args.gradcam_layer)
     card = resolve_model(args.model)
     check_dicom_out(args.dicom_out, volume)
     device = select_device(args.device)
@@ -80,9 +85,10 @@ def run(args: argparse.Namespace) -> int:
         if args.uncertainty:
             check_model_supports(model)
         detection_end = 0.8 if args.uncertainty or args.gradcam else 1.0
+        scorer = scorer_for_model(model.card)
         segmentation, detection = segment_and_detect(
-            volume, model, threshold=args.threshold, progress=sub_progress(progress, 0.0, detection_end), fast=args.fast,
-            threads=args.threads, keep_features=bool(args.uncertainty or args.gradcam),
+            volume, model, threshold=args.threshold, scorer=scorer, progress=sub_progress(progress, 0.0, detection_end),
+            fast=args.fast, threads=args.threads, keep_features=bool(args.uncertainty),
         )
         timings.update(segmentation.timings)
         centers = [finding.to_json()["center"] for finding in detection.findings]
@@ -98,8 +104,7 @@ def run(args: argparse.Namespace) -> int:
         if args.gradcam:
             stage = time.perf_counter()
             progress(0.95 if args.uncertainty else detection_end, "gradcam: findings")
-            explain_record["gradcam"] = write_findings_gradcam(out, segmentation, model, volume, detection.labels, centers,
-                                                               args.gradcam_layer, args.fast, args.threads)
+            explain_record["gradcam"] = write_findings_gradcam(out, segmentation, detection, scorer, volume, args.gradcam_layer)
             timings["gradcam"] = time.perf_counter() - stage
 
         stage = time.perf_counter()

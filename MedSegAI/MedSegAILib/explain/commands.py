@@ -1,18 +1,21 @@
-"""What `segment --gradcam SEGMENT` and `detect --gradcam` add: the layer option and outputs."""
+"""What `segment --gradcam SEGMENT` and `detect --gradcam` add: the layer options and outputs."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any, Sequence
 
+from ..detection.detector import DetectionResult
+from ..detection.nodule_scorer import NoduleScorer
 from ..inference.engine import SegmentationResult
 from ..io import write_float_map
 from ..io.output_dir import OutputDir
 from ..io.volume import Volume
 from ..models.registry import LoadedModel
+from .finding_gradcam import DEFAULT_FINDING_LAYER, findings_gradcam
 from .gradcam import DEFAULT_LAYER
 from .storage import quantised_for_storage
-from .targets import findings_gradcam, segment_gradcam
+from .targets import segment_gradcam
 
 
 def add_gradcam_layer_argument(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +24,15 @@ def add_gradcam_layer_argument(parser: argparse.ArgumentParser) -> None:
         "--gradcam-layer", default=DEFAULT_LAYER, metavar="NAME",
         help=f"the network layer Grad-CAM explains (default: {DEFAULT_LAYER}, the finest decoder block, "
         "computed from kept features; other layers, e.g. decoder.1, rerun the windows around the target and are slower)",
+    )
+
+
+def add_finding_gradcam_layer_argument(parser: argparse.ArgumentParser) -> None:
+    """``--gradcam-layer NAME`` for `detect` (default :data:`~.finding_gradcam.DEFAULT_FINDING_LAYER`)."""
+    parser.add_argument(
+        "--gradcam-layer", default=DEFAULT_FINDING_LAYER, metavar="NAME",
+        help=f"the nodule classifier layer Grad-CAM explains (default: {DEFAULT_FINDING_LAYER}, its last conv block "
+        "before the final pooling; any layer under features, e.g. features.3)",
     )
 
 
@@ -43,9 +55,10 @@ def write_segment_gradcams(out: OutputDir, result: SegmentationResult, model: Lo
     return record
 
 
-def write_findings_gradcam(out: OutputDir, result: SegmentationResult, model: LoadedModel, volume: Volume,
-                           finding_labels, centers_lps: Sequence[Sequence[float]], layer: str, fast: bool, threads: int) -> dict[str, Any]:
-    """Write ``gradcam_nodules.nii.gz`` (one map for all findings); returns what to record in run.json."""
-    values, raws = findings_gradcam(result, model, finding_labels, centers_lps, layer=layer, volume=volume, fast=fast, threads=threads)
+def write_findings_gradcam(out: OutputDir, result: SegmentationResult, detection: DetectionResult, scorer: NoduleScorer,
+                           volume: Volume, layer: str) -> dict[str, Any]:
+    """Write ``gradcam_nodules.nii.gz``: the classifier's Grad-CAM of every finding in one map; returns what to record in run.json."""
+    values, cams = findings_gradcam(result.model_grid, detection.findings, scorer.network, volume, layer)
     write_float_map(quantised_for_storage(values), volume, out.path("gradcam_nodules.nii.gz"))
-    return {"layer": layer, "findings": len(raws), "windows_computed": sum(raw.windows_run for raw in raws)}
+    return {"layer": layer, "target": "nodule classifier logit of each finding's patch", "findings": len(cams),
+            "empty_maps": sum(1 for cam in cams if not cam.patch_map.any())}

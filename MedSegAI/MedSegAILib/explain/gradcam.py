@@ -1,7 +1,7 @@
 """3-D Grad-CAM for a region of a finished segmentation, stitched across sliding windows.
 
 Target: the class score (logit) of one network class summed over a target region on the
-model grid (a predicted segment, or one detection finding's component). The network ran
+model grid (e.g. a predicted segment). The network ran
 window by window (:mod:`~MedSegAILib.inference.sliding_window`), each voxel's output
 coming from the window that owns it, so the target splits into one term per window:
 ``S_w`` = the class score summed over the target voxels that window ``w`` owns. Each

@@ -1,13 +1,14 @@
-"""Grad-CAM targets (a segment, detection findings) and the maps the commands write.
+"""Segment Grad-CAM targets, and detection findings carried to the model grid.
 
 - segment: the target region is the segment as predicted on the model grid, the target
   class is the raw network class that becomes it (``left lung`` and ``right lung`` are
   both the raw ``lung`` class, each over its own region);
-- findings: each finding's component (its label on the input grid, carried to the model
-  grid by nearest neighbour; a finding smaller than a model voxel becomes the model voxel
-  at its centre), target class ``lung nodule``. Each finding's map is divided by its own
-  maximum and the maps are combined by their voxel-wise maximum, so that every finding
-  shows, whatever its score.
+- findings on the model grid (:func:`findings_on_model_grid`, for their uncertainty): each
+  finding's label on the input grid, carried to the model grid by nearest neighbour; a
+  finding smaller than a model voxel becomes the model voxel at its centre.
+
+A finding's Grad-CAM explains the nodule classifier that scored it, not the segmentation
+network: see :mod:`.finding_gradcam`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ from ..inference.resample import resample_like
 from ..models.card import ModelCard
 from ..models.registry import LoadedModel
 from .gradcam import GradCamMap, gradcam_on_model_grid, normalised_on_input_grid
-
-NODULE_CLASS = "lung nodule"
 
 
 def raw_class_by_label(card: ModelCard) -> dict[int, int]:
@@ -76,35 +75,4 @@ def findings_on_model_grid(result: SegmentationResult, finding_labels: np.ndarra
                 mask[k, j, i] = True
         masks.append(mask)
     return masks
-
-
-def findings_gradcam(result: SegmentationResult, model: LoadedModel, finding_labels: np.ndarray,
-                     centers_lps: Sequence[Sequence[float]], **options: Any) -> tuple[np.ndarray, list[GradCamMap]]:
-    """One Grad-CAM map for all findings, on the input grid in [0, 1].
-
-    Args:
-        result: the segmentation the findings were detected on.
-        model: the model that produced it.
-        finding_labels: the findings' label map on the input grid (value = finding id, 1..n).
-        centers_lps: each finding's centre (LPS mm), in id order.
-        **options: passed to :func:`~.gradcam.gradcam_on_model_grid`.
-
-    Returns:
-        ``(map on the input grid, raw model-grid map per finding)``.
-
-    Raises:
-        InputError: the model has no ``lung nodule`` class.
-    """
-    names = [name.lower() for name in result.class_names]
-    if NODULE_CLASS not in names:
-        raise InputError(f"the model has no {NODULE_CLASS!r} class to explain findings with; use a chest CT model with nodules")
-    combined = np.zeros(result.model_labels.shape, dtype=np.float32)
-    raw_maps = []
-    for mask in findings_on_model_grid(result, finding_labels, centers_lps):
-        raw_map = gradcam_on_model_grid(result, model, mask, names.index(NODULE_CLASS), **options)
-        peak = float(raw_map.values.max())
-        if peak > 0.0:
-            np.maximum(combined, raw_map.values / peak, out=combined)
-        raw_maps.append(raw_map)
-    return normalised_on_input_grid(result, combined), raw_maps
 
