@@ -1,7 +1,7 @@
 """`medsegai detect`: find lung nodules in a chest CT.
 
-Runs the segmentation network once and turns its nodule probability into findings
-(docs/detection.md). Writes into OUTDIR:
+Runs the segmentation network once, then looks for nodules in the lungs it found: blob
+candidates scored by the nodule classifier (docs/detection.md). Writes into OUTDIR:
 
   findings.json   findings sorted by score: centre and bounding box in LPS mm, longest axial
                   diameter (diameter_mm), long/short axis and their mean, volume (mm3),

@@ -32,6 +32,7 @@ HU_FLOOR = -1000.0
 HU_CEILINGS = (150.0, -400.0)
 MIN_BLOBNESS = 0.15
 MAX_CANDIDATES = 300
+COARSE_FROM_MM = 3.6
 
 
 @dataclass(frozen=True)
@@ -55,15 +56,15 @@ def filled_lungs(lung: np.ndarray, spacing_mm: float) -> np.ndarray:
     if not lung.any():
         return lung.copy()
     reach = int(np.ceil(CLOSING_RADIUS_MM / spacing_mm)) + 1
-    box = _padded_box(lung, reach)
+    box = _padded_box(lung, 0)
     crop = np.pad(lung[box], reach)  # room for the closing at the array's edges
     # Closing with a ball, by Euclidean distance transforms: dilate, then erode, by the radius.
-    dilated = ndimage.distance_transform_edt(~crop) <= CLOSING_RADIUS_MM / spacing_mm
-    closed = ndimage.distance_transform_edt(dilated) > CLOSING_RADIUS_MM / spacing_mm
+    radius = CLOSING_RADIUS_MM / spacing_mm
+    closed = ndimage.distance_transform_edt(ndimage.distance_transform_edt(~crop) <= radius) > radius
     inner = tuple(slice(reach, -reach) for _ in range(3))
-    filled_crop = ndimage.binary_fill_holes(closed[inner] | lung[box])
+    filled_crop = _fill_holes(closed[inner] | lung[box])
     for k in range(filled_crop.shape[0]):  # holes open at the top or bottom of the stack
-        filled_crop[k] = ndimage.binary_fill_holes(filled_crop[k])
+        filled_crop[k] = _fill_holes(filled_crop[k])
     filled = np.zeros_like(lung)
     filled[box] = filled_crop
     return filled
@@ -120,16 +121,18 @@ def find_candidates(grid: Volume, region: np.ndarray, max_candidates: int = MAX_
 
 
 def _ranked_peaks(image: np.ndarray, region: np.ndarray, spacing: float) -> list[tuple[np.ndarray, float, float]]:
-    """``(kji, radius_mm, rank)`` of the LoG maxima of ``image`` inside ``region``, best rank first."""
-    smoothed, previous, sigma_done = [], image, 0.0
-    for sigma_mm in SIGMAS_MM:  # each scale from the last: Gaussian variances add up
-        previous = ndimage.gaussian_filter(previous, np.sqrt(sigma_mm ** 2 - sigma_done ** 2) / spacing, truncate=3.0)
-        smoothed.append(previous)
-        sigma_done = sigma_mm
+    """``(kji, radius_mm, rank)`` of the LoG maxima of ``image`` inside ``region``, best rank first.
+
+    Scales from ``COARSE_FROM_MM`` on are computed on a grid subsampled by 2 (already smoothed
+    enough not to alias), which makes the large scales 8 times cheaper.
+    """
+    levels = _scale_space(image, spacing)
     best = np.full(image.shape, -np.inf, dtype=np.float32)
     best_scale = np.zeros(image.shape, dtype=np.int8)
-    for scale, (sigma_mm, blurred) in enumerate(zip(SIGMAS_MM, smoothed)):
-        response = -(sigma_mm / spacing) ** 2 * ndimage.laplace(blurred)
+    for scale, (sigma_mm, factor, blurred) in enumerate(levels):
+        response = -(sigma_mm / (spacing * factor)) ** 2 * ndimage.laplace(blurred)
+        if factor > 1:
+            response = _upsample(response, factor, image.shape)
         better = response > best
         best[better] = response[better]
         best_scale[better] = scale
@@ -139,12 +142,34 @@ def _ranked_peaks(image: np.ndarray, region: np.ndarray, spacing: float) -> list
     points = points[np.all((points > 0) & (points < np.array(image.shape) - 1), axis=1)]
     scales = best_scale[tuple(points.T)]
     blob = np.zeros(len(points), dtype=np.float32)
-    for scale, blurred in enumerate(smoothed):
+    for scale, (_, factor, blurred) in enumerate(levels):
         chosen = scales == scale
         if chosen.any():
-            blob[chosen] = _blobness(blurred, points[chosen])
+            at = np.clip(points[chosen] // factor, 1, np.array(blurred.shape) - 2)
+            blob[chosen] = _blobness(blurred, at)
     rank = best[tuple(points.T)] * np.maximum(blob, MIN_BLOBNESS)
     return [(points[i], float(np.sqrt(3.0) * SIGMAS_MM[scales[i]]), float(rank[i])) for i in np.argsort(-rank)]
+
+
+def _scale_space(image: np.ndarray, spacing: float) -> list[tuple[float, int, np.ndarray]]:
+    """``(sigma_mm, subsampling factor, smoothed image)`` per scale, each smoothed from the last
+    (Gaussian variances add up)."""
+    levels = []
+    current, done, factor = image, 0.0, 1
+    for sigma_mm in SIGMAS_MM:
+        if factor == 1 and sigma_mm >= COARSE_FROM_MM and min(current.shape) >= 8:
+            current, factor = current[::2, ::2, ::2], 2
+        current = ndimage.gaussian_filter(current, np.sqrt(sigma_mm ** 2 - done ** 2) / (spacing * factor), truncate=3.0)
+        levels.append((sigma_mm, factor, current))
+        done = sigma_mm
+    return levels
+
+
+def _upsample(values: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Nearest-neighbour upsampling by ``factor``, cut to ``shape``."""
+    for axis in range(3):
+        values = np.repeat(values, factor, axis=axis)
+    return values[:shape[0], :shape[1], :shape[2]]
 
 
 def _blobness(smoothed: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -166,6 +191,14 @@ def _blobness(smoothed: np.ndarray, points: np.ndarray) -> np.ndarray:
     eigen = np.linalg.eigvalsh(hessian)  # ascending: most negative first
     ratio = np.abs(eigen[:, 2]) / np.maximum(np.abs(eigen[:, 0]), 1e-6)
     return np.where(eigen[:, 2] < 0, ratio, 0.0).astype(np.float32)
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with every background region that does not touch the array's border filled
+    (what ``ndimage.binary_fill_holes`` does, in one labelling pass instead of iterated dilations)."""
+    background, _ = ndimage.label(~mask)
+    edges = np.concatenate([np.take(background, [0, -1], axis=axis).ravel() for axis in range(mask.ndim)])
+    return ~np.isin(background, np.unique(edges[edges > 0]))
 
 
 def _padded_box(mask: np.ndarray, pad: int) -> tuple[slice, slice, slice]:

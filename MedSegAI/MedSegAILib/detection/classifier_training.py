@@ -36,7 +36,7 @@ from .candidates import filled_lungs, find_candidates, search_region
 from .froc import PredictedFinding, is_hit
 from .detector import DEFAULT_THRESHOLD
 from .nodule_scorer import calibrate, fit_platt
-from .patch_classifier import PATCH_VOXELS, NoduleClassifier, extract_patches, normalize, patch_logits, save_classifier
+from .patch_classifier import NoduleClassifier, extract_patches, normalize, patch_logits, save_classifier
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 TRAINING_HOSTS = (
@@ -46,7 +46,6 @@ TRAINING_HOSTS = (
 )
 HELD_OUT_HOSTS = ("cip_lung_ct/ct-64.nrrd", "totalsegmentator/chest_ct_crop_b_1p5mm.nii.gz")
 COARSE_SPACING = (4.2, 4.2, 4.0)
-SHIFT_VOXELS = 2  # training cubes are 2 voxels (5 mm) larger on each side, cropped at random
 CLASSIFIER_FILE = "nodule_classifier.safetensors"
 
 
@@ -113,7 +112,7 @@ def collect(model, replicates: int, nodules: int, max_candidates: int, log=print
                 jittered = np.array([n.center for n in case.nodules for _ in range(2)]).reshape(-1, 3)
                 jittered = jittered + rng.uniform(-3.0, 3.0, size=jittered.shape)
                 scan = len(scans)
-                patches.add(extract_patches(grid, np.vstack([centers, jittered]), PATCH_VOXELS + 2 * SHIFT_VOXELS),
+                patches.add(extract_patches(grid, np.vstack([centers, jittered])),
                             np.concatenate([labels, np.ones(len(jittered), dtype=np.int8)]), scan)
                 found = sum(any(is_hit(PredictedFinding(tuple(c), 0.0), n) for c in centers) for n in case.nodules)
                 scans.append({"scan": case.name, "seed": seed, "nodules": len(case.nodules), "nodules_with_candidate": int(found),
@@ -123,25 +122,15 @@ def collect(model, replicates: int, nodules: int, max_candidates: int, log=print
 
 
 def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random crop to ``PATCH_VOXELS`` (a shift of the centre), flips, axis permutation, HU offset
-    and noise of a ``(n, d, h, w)`` HU batch."""
-    out = np.empty((len(batch),) + (PATCH_VOXELS,) * 3, dtype=np.float32)
-    spare = batch.shape[1] - PATCH_VOXELS
-    for index, patch in enumerate(batch):
-        start = rng.integers(0, spare + 1, size=3)
-        patch = patch[tuple(slice(s, s + PATCH_VOXELS) for s in start)].astype(np.float32)
+    """Random flips, axis permutation, HU offset and noise of a ``(n, d, h, w)`` HU batch."""
+    out = np.empty_like(batch, dtype=np.float32)
+    for index, patch in enumerate(batch.astype(np.float32)):
         patch = np.transpose(patch, rng.permutation(3))
         for axis in range(3):
             if rng.random() < 0.5:
                 patch = np.flip(patch, axis)
         out[index] = patch + rng.normal(0.0, 30.0) + rng.normal(0.0, rng.uniform(0.0, 40.0), size=patch.shape)
     return out
-
-
-def centre_crop(patches: np.ndarray) -> np.ndarray:
-    """The central ``PATCH_VOXELS`` cube of each patch."""
-    start = (patches.shape[1] - PATCH_VOXELS) // 2
-    return patches[:, start:start + PATCH_VOXELS, start:start + PATCH_VOXELS, start:start + PATCH_VOXELS]
 
 
 def train(patches: np.ndarray, labels: np.ndarray, steps: int, batch: int = 64, seed: int = 0,
@@ -219,7 +208,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # Calibration on the candidates themselves, at their natural frequency (jittered extras excluded).
     real_candidates = np.concatenate([np.arange(n) for n in np.bincount(scan_ids)]) < np.repeat(
         [s["candidates"] for s in scans], np.bincount(scan_ids))
-    logits = patch_logits(network, centre_crop(patches[real_candidates]).astype(np.float32))
+    logits = patch_logits(network, patches[real_candidates].astype(np.float32))
     slope, intercept = fit_platt(logits, labels[real_candidates])
     scores = calibrate(logits, slope, intercept)
     figures = training_figures(scores, labels[real_candidates], scan_ids[real_candidates], DEFAULT_THRESHOLD)

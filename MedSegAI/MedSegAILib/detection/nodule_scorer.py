@@ -14,7 +14,7 @@ not depend on which network segmented the lungs.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..models.card import ModelCard
-from .patch_classifier import NoduleClassifier, load_classifier, patch_logits
+from .patch_classifier import NoduleClassifier, fused_for_inference, load_classifier, patch_logits
 
 DETECTION_CARD = "detection_card.json"
 BUILTIN_FOLDER = Path(__file__).resolve().parents[1] / "models" / "builtin" / "chest_ct"
@@ -36,10 +36,14 @@ class NoduleScorer:
     slope: float = 1.0
     intercept: float = 0.0
     name: str = "nodule classifier, calibrated probability"
+    _fused: NoduleClassifier = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._fused = fused_for_inference(self.network)
 
     def score(self, patches: np.ndarray) -> np.ndarray:
         """Scores in [0, 1] of HU patches ``(n, d, h, w)`` (:func:`.patch_classifier.extract_patches`)."""
-        return calibrate(patch_logits(self.network, patches), self.slope, self.intercept)
+        return calibrate(patch_logits(self._fused, patches), self.slope, self.intercept)
 
 
 def calibrate(logits: np.ndarray, slope: float, intercept: float) -> np.ndarray:

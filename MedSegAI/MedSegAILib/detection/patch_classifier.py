@@ -10,6 +10,7 @@ and are checked before loading.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Sequence
 
@@ -56,8 +57,8 @@ def normalize(hu: np.ndarray) -> np.ndarray:
     return ((np.clip(hu, low, high) - (low + high) / 2.0) / ((high - low) / 2.0)).astype(np.float32)
 
 
-def extract_patches(grid: Volume, centers_lps: np.ndarray, size: int = PATCH_VOXELS) -> np.ndarray:
-    """HU cubes ``(n, size, size, size)`` around LPS centres.
+def extract_patches(grid: Volume, centers_lps: np.ndarray) -> np.ndarray:
+    """HU cubes ``(n, PATCH_VOXELS, PATCH_VOXELS, PATCH_VOXELS)`` around LPS centres.
 
     Sampled with linear interpolation at ``PATCH_SPACING_MM`` along the patient axes, so
     patches look the same whatever ``grid``'s spacing or orientation; outside the grid is air.
@@ -65,21 +66,29 @@ def extract_patches(grid: Volume, centers_lps: np.ndarray, size: int = PATCH_VOX
     Args:
         grid: CT in HU.
         centers_lps: ``(n, 3)`` centres in LPS mm.
-        size: voxels per edge (training takes larger cubes, to crop them at random).
     """
+    size = PATCH_VOXELS
     offsets = (np.arange(size) - (size - 1) / 2.0) * PATCH_SPACING_MM
     dz, dy, dx = np.meshgrid(offsets, offsets, offsets, indexing="ij")
     cube = np.stack([dx.ravel(), dy.ravel(), dz.ravel()], axis=1)  # LPS (x, y, z) offsets
-    patches = np.empty((len(centers_lps), size, size, size), dtype=np.float32)
-    for index, center in enumerate(np.asarray(centers_lps, dtype=float)):
-        ijk = grid.lps_to_ijk(cube + center)
-        values = ndimage.map_coordinates(grid.array, ijk[:, ::-1].T, order=1, mode="constant", cval=-1024.0)
-        patches[index] = values.reshape(size, size, size)
-    return patches
+    centers = np.asarray(centers_lps, dtype=float).reshape(-1, 3)
+    ijk = grid.lps_to_ijk((centers[:, None, :] + cube[None]).reshape(-1, 3))
+    values = ndimage.map_coordinates(grid.array, ijk[:, ::-1].T, order=1, mode="constant", cval=-1024.0)
+    return values.astype(np.float32).reshape(len(centers), size, size, size)
+
+
+def fused_for_inference(network: NoduleClassifier) -> NoduleClassifier:
+    """A copy of ``network`` in eval mode with each conv, batch norm and ReLU fused into one
+    layer (same outputs to float rounding, about a quarter faster on a CPU)."""
+    fused = copy.deepcopy(network).eval()
+    for module in fused.features.modules():
+        if isinstance(module, nn.Sequential) and len(module) == 3 and isinstance(module[0], nn.Conv3d):
+            torch.ao.quantization.fuse_modules(module, [["0", "1", "2"]], inplace=True)
+    return fused
 
 
 @torch.no_grad()
-def patch_logits(network: NoduleClassifier, patches: np.ndarray, batch: int = 128) -> np.ndarray:
+def patch_logits(network: NoduleClassifier, patches: np.ndarray, batch: int = 256) -> np.ndarray:
     """Uncalibrated nodule logits ``(n,)`` of HU patches (network in eval mode)."""
     network.eval()
     logits = [network(torch.from_numpy(normalize(patches[start:start + batch]))[:, None]).numpy()
