@@ -4,28 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from vtkmodules.vtkFiltersCore import vtkWindowedSincPolyDataFilter
 
 from MedSegAILib.mesh import MeshOptions, mask_surface
 from MedSegAILib.mesh.measure import TriangleMesh, surface_topology
 from MedSegAILib.mesh.smoothing import windowed_sinc
+from MedSegAILib.mesh.surface import _vtk_smooth
 from MedSegAILib.mesh.vtk_arrays import polydata_arrays, polydata_from_arrays
 
 from .helpers import ball, grid
 
 
 def vtk_windowed_sinc(points: np.ndarray, triangles: np.ndarray, iterations: int, passband: float) -> np.ndarray:
-    """VTK's filter with the settings 3D Slicer uses (double-precision points)."""
-    smoother = vtkWindowedSincPolyDataFilter()
-    smoother.SetInputData(polydata_from_arrays(points, triangles))
-    smoother.SetNumberOfIterations(iterations)
-    smoother.SetPassBand(passband)
-    smoother.BoundarySmoothingOff()
-    smoother.FeatureEdgeSmoothingOff()
-    smoother.NonManifoldSmoothingOn()
-    smoother.NormalizeCoordinatesOn()
-    smoother.Update()
-    return polydata_arrays(smoother.GetOutput())[0]
+    """VTK's filter with the settings 3D Slicer uses (the engine's own VTK path, for open surfaces)."""
+    return polydata_arrays(_vtk_smooth(polydata_from_arrays(points, triangles), iterations, passband))[0]
 
 
 def unsmoothed_surface() -> tuple[np.ndarray, np.ndarray]:

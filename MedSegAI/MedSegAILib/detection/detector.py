@@ -123,8 +123,7 @@ def detect_nodules(
         if grown is None:
             continue
         slices, mask = grown
-        crop = crop_volume(image, slices)
-        measurement = measure_component(mask, crop)
+        measurement = measure_component(mask, image.crop(slices))
         if (6.0 * measurement.volume_mm3 / np.pi) ** (1.0 / 3.0) < min_diameter_mm:
             continue
         kept.append(Finding(0, float(scores[index]), measurement, candidate, slices, mask))
@@ -142,9 +141,3 @@ def _contains(finding: Finding, kji: np.ndarray) -> bool:
     k, j, i = kji - [s.start for s in finding.mask_slices]
     shape = finding.mask.shape
     return 0 <= k < shape[0] and 0 <= j < shape[1] and 0 <= i < shape[2] and bool(finding.mask[k, j, i])
-
-
-def crop_volume(volume: Volume, slices: tuple[slice, slice, slice]) -> Volume:
-    """The sub-volume ``volume.array[slices]`` with geometry that keeps every voxel's LPS position."""
-    start = [s.start for s in slices][::-1]  # (i, j, k)
-    return Volume(volume.array[slices], volume.spacing, tuple(volume.ijk_to_lps(start)), volume.direction)

@@ -19,6 +19,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from ..inference.resample import resample_like
 from ..io.volume import Volume
 
 MIN_CONTRAST_HU = 100.0
@@ -45,9 +46,8 @@ def nodule_mask(
     slices = _box(image, np.asarray(center_lps, dtype=float), reach)
     if slices is None:
         return None
-    origin = image.ijk_to_lps([s.start for s in slices][::-1])
-    crop = Volume(image.array[slices], image.spacing, tuple(origin), image.direction)
-    allowed = _resample_nearest(region, crop) > 0
+    crop = image.crop(slices)
+    allowed = sitk.GetArrayFromImage(resample_like(region.to_sitk(), crop, sitk.sitkNearestNeighbor, 0)) > 0
     kji = np.stack(np.meshgrid(*[np.arange(n) for n in crop.array.shape], indexing="ij"), axis=-1)
     distance = np.linalg.norm(crop.ijk_to_lps(kji[..., ::-1].reshape(-1, 3)) - center_lps, axis=1).reshape(crop.array.shape)
     hu = crop.array
@@ -99,8 +99,3 @@ def _box(image: Volume, center: np.ndarray, reach_mm: float) -> Optional[tuple[s
     if np.any(high <= low):
         return None
     return tuple(slice(int(lo), int(hi)) for lo, hi in zip(low[::-1], high[::-1]))  # type: ignore[return-value]
-
-
-def _resample_nearest(moving: Volume, reference: Volume) -> np.ndarray:
-    image = sitk.Resample(moving.to_sitk(), reference.to_sitk(), sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-    return sitk.GetArrayFromImage(image)

@@ -67,14 +67,13 @@ def extract_patches(grid: Volume, centers_lps: np.ndarray) -> np.ndarray:
         grid: CT in HU.
         centers_lps: ``(n, 3)`` centres in LPS mm.
     """
-    size = PATCH_VOXELS
-    offsets = (np.arange(size) - (size - 1) / 2.0) * PATCH_SPACING_MM
+    offsets = (np.arange(PATCH_VOXELS) - (PATCH_VOXELS - 1) / 2.0) * PATCH_SPACING_MM
     dz, dy, dx = np.meshgrid(offsets, offsets, offsets, indexing="ij")
     cube = np.stack([dx.ravel(), dy.ravel(), dz.ravel()], axis=1)  # LPS (x, y, z) offsets
     centers = np.asarray(centers_lps, dtype=float).reshape(-1, 3)
     ijk = grid.lps_to_ijk((centers[:, None, :] + cube[None]).reshape(-1, 3))
     values = ndimage.map_coordinates(grid.array, ijk[:, ::-1].T, order=1, mode="constant", cval=-1024.0)
-    return values.astype(np.float32).reshape(len(centers), size, size, size)
+    return values.astype(np.float32).reshape((len(centers),) + (PATCH_VOXELS,) * 3)
 
 
 def fused_for_inference(network: NoduleClassifier) -> NoduleClassifier:

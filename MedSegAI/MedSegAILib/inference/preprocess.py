@@ -111,10 +111,9 @@ def body_bounding_box(hu: np.ndarray, spacing: tuple[float, float, float], margi
 
 
 def crop(volume: Volume, box: tuple[slice, slice, slice]) -> Volume:
-    """The part of an identity-direction ``volume`` inside ``box`` (``[k, j, i]`` slices)."""
-    start_ijk = np.array([box[2].start, box[1].start, box[0].start], dtype=float)
-    origin = volume.ijk_to_lps(start_ijk)
-    return Volume(np.ascontiguousarray(volume.array[box]), volume.spacing, tuple(origin), volume.direction)
+    """The part of ``volume`` inside ``box`` (``[k, j, i]`` slices), as a contiguous copy."""
+    cropped = volume.crop(box)
+    return cropped.with_array(np.ascontiguousarray(cropped.array))
 
 
 def pad_to_divisor(array: np.ndarray, divisor: int, value: float) -> np.ndarray:

@@ -68,6 +68,12 @@ class Volume:
             raise ValueError(f"array shape {array.shape} does not match grid {self.array.shape}")
         return replace(self, array=array, metadata=dict(self.metadata))
 
+    def crop(self, box: tuple[slice, slice, slice]) -> "Volume":
+        """The sub-volume ``array[box]`` (``[k, j, i]`` slices; a view, not a copy) with the
+        geometry that keeps every voxel's LPS position."""
+        origin = self.ijk_to_lps(np.array([box[2].start, box[1].start, box[0].start], dtype=float))
+        return Volume(self.array[box], self.spacing, tuple(origin), self.direction)
+
     def same_grid(self, other: "Volume", tolerance: float = 1e-4) -> bool:
         """True if ``other`` has the same size, spacing, origin and direction."""
         return (

@@ -266,7 +266,7 @@ def detect_with_bundle(
         A :class:`~MedSegAILib.detection.detector.DetectionResult` (findings sorted by
         score, numbered from 1, and the label map on the input grid).
     """
-    from ..detection.detector import DetectionResult, Finding, crop_volume
+    from ..detection.detector import DetectionResult, Finding
     from ..detection.measure import measure_component
 
     boxes = run_detection_bundle(volume, detector, device, progress=progress, cancel=cancel, timings=timings)
@@ -276,7 +276,7 @@ def detect_with_bundle(
         if box.score < threshold:
             continue
         slices, mask = ellipsoid_mask(box, volume)
-        measurement = measure_component(mask, crop_volume(volume, slices))
+        measurement = measure_component(mask, volume.crop(slices))
         findings.append(Finding(len(findings) + 1, box.score, measurement, None, slices, mask))
     labels = np.zeros(volume.array.shape, dtype=np.uint16 if len(findings) > 255 else np.uint8)
     for finding in findings:
