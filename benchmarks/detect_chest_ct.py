@@ -3,7 +3,8 @@
 Runs segmentation + detection once on ../shared/data/chest_ct_dicom (512x512x141), prints
 the findings table, writes benchmarks/results/detect_chest_ct.json and a picture of every
 finding (axial slice through its centre, lung window, nodule outline) to
-docs/images/detect_chest_ct.png.
+docs/images/detect_chest_ct.png, and the top finding's map (`detect --gradcam`, default method
+and layer) over the CT to docs/images/finding_gradcam.png.
 
     .venv/bin/python benchmarks/detect_chest_ct.py [--model NAME_OR_PATH] [--threshold P]
 """
@@ -27,7 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "MedSegAI"))
 
 from MedSegAILib.detection.detector import DEFAULT_THRESHOLD  # noqa: E402
+from MedSegAILib.detection.nodule_scorer import scorer_for_model  # noqa: E402
 from MedSegAILib.detection.pipeline import segment_and_detect  # noqa: E402
+from MedSegAILib.explain.finding_gradcam import DEFAULT_FINDING_LAYER, FINDING_CAM_METHODS, findings_gradcam  # noqa: E402
 from MedSegAILib.inference.device import select_device  # noqa: E402
 from MedSegAILib.io import read_volume  # noqa: E402
 from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
@@ -41,6 +44,7 @@ def main() -> int:
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--png", default=str(REPO / "docs" / "images" / "detect_chest_ct.png"))
+    parser.add_argument("--gradcam-png", default=str(REPO / "docs" / "images" / "finding_gradcam.png"))
     parser.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "detect_chest_ct.json"))
     args = parser.parse_args()
     if not DATA.is_dir():
@@ -72,7 +76,10 @@ def main() -> int:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     draw(volume, detection, Path(args.png))
-    print(f"wrote {args.json} and {args.png}")
+    if detection.findings:
+        values, _ = findings_gradcam(segmentation.model_grid, detection.findings, scorer_for_model(model.card).network, volume)
+        draw_gradcam(volume, detection, values, Path(args.gradcam_png))
+    print(f"wrote {args.json}, {args.png} and {args.gradcam_png}")
     return 0
 
 
@@ -106,6 +113,28 @@ def draw(volume, detection, path: Path) -> None:
     figure.suptitle("MedSegAI findings on chest_ct_dicom (image left = patient right)")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
+def draw_gradcam(volume, detection, values: np.ndarray, path: Path) -> None:
+    """The axial slice through the top finding: CT, its outline and the findings map (values <= 0.02 not drawn)."""
+    finding = detection.findings[0]
+    i, j, k = np.rint(volume.lps_to_ijk(finding.measurement.center)).astype(int)
+    half = int(round(45.0 / volume.spacing[0]))
+    crop = (slice(max(j - half, 0), j + half), slice(max(i - half, 0), i + half))
+    figure, axes = plt.subplots(1, 2, figsize=(10, 5))
+    for axis, overlay in zip(axes, (False, True)):
+        axis.imshow(volume.array[k][crop], cmap="gray", vmin=-1350, vmax=150)
+        axis.contour((detection.labels[k] == finding.id)[crop], levels=[0.5], colors="red", linewidths=1.2)
+        if overlay:
+            shown = axis.imshow(np.ma.masked_less_equal(values[k][crop], 0.02), cmap="jet", vmin=0, vmax=1, alpha=0.45)
+            figure.colorbar(shown, ax=axis, fraction=0.046)
+        axis.axis("off")
+    axes[0].set_title(f"finding {finding.id}: score {finding.score:.2f}, slice k={k}, 90 mm field")
+    axes[1].set_title(f"map: {FINDING_CAM_METHODS[0]} at {DEFAULT_FINDING_LAYER}")
+    figure.suptitle("detect --gradcam on chest_ct_dicom (image left = patient right)")
+    figure.tight_layout()
     figure.savefig(path, dpi=80)
     plt.close(figure)
 

@@ -76,7 +76,7 @@ def test_detect_with_uncertainty_and_gradcam(phantom_file, phantom, model_with_c
     record = json.loads((out / "run.json").read_text())
     assert {"uncertainty", "gradcam"} <= set(record["timings"])
     gradcam = record["options"]["gradcam"]
-    assert gradcam["layer"] == DEFAULT_FINDING_LAYER and gradcam["findings"] == len(findings)
+    assert gradcam["layer"] == DEFAULT_FINDING_LAYER and gradcam["method"] == "layercam" and gradcam["findings"] == len(findings)
     if len(findings) > gradcam["empty_maps"]:
         assert written.array.max() == pytest.approx(1.0)
 

@@ -67,8 +67,8 @@ def test_patch_gradcam_explains_the_logit_and_leaves_the_network_untouched(rando
         assert torch.equal(tensor, before[name])
 
 
-@pytest.mark.parametrize("layer", [DEFAULT_FINDING_LAYER, "features.3"])
-def test_patch_gradcam_equals_monai_gradcam(random_classifier, layer):
+@pytest.mark.parametrize("layer", ["features.6", "features.3"])
+def test_the_gradcam_method_equals_monai_gradcam(random_classifier, layer):
     from monai.visualize import GradCAM
 
     class Logit(torch.nn.Module):
@@ -80,11 +80,41 @@ def test_patch_gradcam_equals_monai_gradcam(random_classifier, layer):
             return self.network(x)[:, None]
 
     patches = np.random.default_rng(2).uniform(-1000, 300, (2,) + (PATCH_VOXELS,) * 3).astype(np.float32)
-    ours, _ = patch_gradcam(random_classifier, patches, layer)
+    ours, _ = patch_gradcam(random_classifier, patches, layer, method="gradcam")
     wrapped = Logit(copy.deepcopy(random_classifier)).eval()
     cam = GradCAM(nn_module=wrapped, target_layers=f"network.{layer}", postprocessing=lambda values: values)
     theirs = cam(torch.from_numpy(normalize(patches))[:, None], class_idx=0)[:, 0].detach().numpy()
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6 * float(np.abs(theirs).max()))
+
+
+@pytest.mark.parametrize("layer", [DEFAULT_FINDING_LAYER, "features.6"])
+def test_the_layercam_method_weights_each_cell_by_its_own_positive_gradient(random_classifier, layer):
+    """LayerCAM (Jiang et al. 2021), checked against activations and gradients captured by MONAI's hooks."""
+    from monai.visualize.class_activation_maps import ModelWithHooks
+
+    class Logit(torch.nn.Module):
+        def __init__(self, network):
+            super().__init__()
+            self.network = network
+
+        def forward(self, x):
+            return self.network(x)[:, None]
+
+    patches = np.random.default_rng(3).uniform(-1000, 300, (2,) + (PATCH_VOXELS,) * 3).astype(np.float32)
+    ours, _ = patch_gradcam(random_classifier, patches, layer, method="layercam")
+    hooked = ModelWithHooks(Logit(copy.deepcopy(random_classifier)).eval(), f"network.{layer}",
+                            register_forward=True, register_backward=True)
+    _, (activation,), (gradient,) = hooked(torch.from_numpy(normalize(patches))[:, None], class_idx=0)
+    cam = torch.relu((torch.relu(gradient) * activation).sum(dim=1, keepdim=True))
+    theirs = torch.nn.functional.interpolate(cam, size=patches.shape[1:], mode="trilinear", align_corners=False)[:, 0].detach().numpy()
+    assert ours.max() > 0
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6 * float(np.abs(theirs).max()))
+
+
+def test_an_unknown_method_is_refused(random_classifier):
+    patch = np.zeros((1,) + (PATCH_VOXELS,) * 3, dtype=np.float32)
+    with pytest.raises(InputError, match="--gradcam-method"):
+        patch_gradcam(random_classifier, patch, method="scorecam")
 
 
 def test_every_listed_layer_works_and_others_are_refused(random_classifier):

@@ -4,8 +4,8 @@ Case: a 100 mm cube of the held-out CIP ``ct-64`` chest (never trained on) aroun
 point far from the pleura, with one 12 mm solid nodule inserted there by the training
 inserter (so the lesion's true extent is known).
 
-- the Grad-CAM of the finding that detection (shipped segmentation model and nodule
-  classifier) makes of the lesion points at it: >= 60 % of the map's mass in its top 1 % of
+- the class activation map (default method and layer) of the finding that detection (shipped
+  segmentation model and nodule classifier) makes of the lesion points at it: >= 60 % of the map's mass in its top 1 % of
   the cube's voxels lies within 10 mm of the lesion;
 - model randomisation: the same target explained by a network with re-initialised weights
   gives a different map (Spearman rank correlation < 0.5), for the segmentation network (on
@@ -106,10 +106,6 @@ def lesion_finding(lesion_case, segmented, shipped, shipped_scorer) -> Finding:
     return hits[0]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "at the default layer features.6 (6x6x6 cells of 10 mm over the 60 mm patch) the shipped classifier's map "
-    "(nodule_classifier.safetensors sha256 beb7be35...) peaks in the cell beside the lesion, about 9 mm off its "
-    "centre: 52 % of the top-1 % mass lies within 10 mm (needs 60 %); strict: remove this mark when a classifier passes"))
 def test_gradcam_mass_concentrates_on_the_lesion(lesion_case, segmented, shipped_scorer, lesion_finding):
     volume, lesion = lesion_case
     values, cams = findings_gradcam(segmented.model_grid, [lesion_finding], shipped_scorer.network, volume)

@@ -23,7 +23,7 @@ from ..detection.nodule_scorer import scorer_for_model
 from ..detection.pipeline import segment_and_detect
 from ..dicom_out.commands import add_dicom_out_argument, check_dicom_out, write_findings_dicom
 from ..errors import InputError
-from ..explain.commands import add_finding_gradcam_layer_argument, write_findings_gradcam
+from ..explain.commands import add_finding_gradcam_arguments, write_findings_gradcam
 from ..explain.finding_gradcam import check_finding_layer
 from ..explain.targets import findings_on_model_grid
 from ..inference.device import select_device
@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--gradcam", action="store_true",
                         help="write gradcam_nodules.nii.gz: the nodule classifier's Grad-CAM of every finding, one map")
-    add_finding_gradcam_layer_argument(parser)
+    add_finding_gradcam_arguments(parser)
     add_dicom_out_argument(parser, "a DICOM SR of the findings (findings_sr.dcm) and a DICOM SEG of them (nodules_seg.dcm)")
     parser.set_defaults(func=run)
 
@@ -104,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         if args.gradcam:
             stage = time.perf_counter()
             progress(0.95 if args.uncertainty else detection_end, "gradcam: findings")
-            explain_record["gradcam"] = write_findings_gradcam(out, segmentation, detection, scorer, volume, args.gradcam_layer)
+            explain_record["gradcam"] = write_findings_gradcam(out, segmentation, detection, scorer, volume,
+                                                               args.gradcam_layer, args.gradcam_method)
             timings["gradcam"] = time.perf_counter() - stage
 
         stage = time.perf_counter()

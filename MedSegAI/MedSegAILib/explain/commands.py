@@ -12,7 +12,7 @@ from ..io import write_float_map
 from ..io.output_dir import OutputDir
 from ..io.volume import Volume
 from ..models.registry import LoadedModel
-from .finding_gradcam import DEFAULT_FINDING_LAYER, findings_gradcam
+from .finding_gradcam import DEFAULT_FINDING_LAYER, FINDING_CAM_METHODS, findings_gradcam
 from .gradcam import DEFAULT_LAYER
 from .storage import quantised_for_storage
 from .targets import segment_gradcam
@@ -27,12 +27,17 @@ def add_gradcam_layer_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_finding_gradcam_layer_argument(parser: argparse.ArgumentParser) -> None:
-    """``--gradcam-layer NAME`` for `detect` (default :data:`~.finding_gradcam.DEFAULT_FINDING_LAYER`)."""
+def add_finding_gradcam_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--gradcam-layer NAME`` and ``--gradcam-method NAME`` for `detect` (defaults in :mod:`.finding_gradcam`)."""
     parser.add_argument(
         "--gradcam-layer", default=DEFAULT_FINDING_LAYER, metavar="NAME",
-        help=f"the nodule classifier layer Grad-CAM explains (default: {DEFAULT_FINDING_LAYER}, its last conv block "
-        "before the final pooling; any layer under features, e.g. features.3)",
+        help=f"the nodule classifier layer the finding map explains (default: {DEFAULT_FINDING_LAYER}, 5 mm cells; "
+        "any layer under features, e.g. features.6, the last block, 10 mm cells)",
+    )
+    parser.add_argument(
+        "--gradcam-method", default=FINDING_CAM_METHODS[0], choices=FINDING_CAM_METHODS,
+        help=f"how the finding map weights the layer's activations (default: {FINDING_CAM_METHODS[0]}, each cell by its own "
+        "positive gradient; gradcam: by the channel's mean gradient, meaningful at features.6)",
     )
 
 
@@ -56,9 +61,9 @@ def write_segment_gradcams(out: OutputDir, result: SegmentationResult, model: Lo
 
 
 def write_findings_gradcam(out: OutputDir, result: SegmentationResult, detection: DetectionResult, scorer: NoduleScorer,
-                           volume: Volume, layer: str) -> dict[str, Any]:
+                           volume: Volume, layer: str, method: str) -> dict[str, Any]:
     """Write ``gradcam_nodules.nii.gz``: the classifier's Grad-CAM of every finding in one map; returns what to record in run.json."""
-    values, cams = findings_gradcam(result.model_grid, detection.findings, scorer.network, volume, layer)
+    values, cams = findings_gradcam(result.model_grid, detection.findings, scorer.network, volume, layer, method)
     write_float_map(quantised_for_storage(values), volume, out.path("gradcam_nodules.nii.gz"))
-    return {"layer": layer, "target": "nodule classifier logit of each finding's patch", "findings": len(cams),
+    return {"layer": layer, "method": method, "target": "nodule classifier logit of each finding's patch", "findings": len(cams),
             "empty_maps": sum(1 for cam in cams if not cam.patch_map.any())}

@@ -2,15 +2,23 @@
 
 A finding's score is the patch classifier's logit (:mod:`~MedSegAILib.detection.patch_classifier`)
 through Platt scaling, for the ``PATCH_VOXELS``³ HU patch sampled at ``PATCH_SPACING_MM``
-along the LPS axes around the candidate the finding grew from. Its Grad-CAM explains that
-logit (Selvaraju et al. 2017; the same computation as MONAI's ``monai.visualize.GradCAM``):
+along the LPS axes around the candidate the finding grew from. Its class activation map
+explains that logit:
 
 - the patch is extracted from the model-grid CT with :func:`extract_patches`, around the
   candidate's centre (the patch that was scored; the measured centre for a finding without one);
-- channel weights = the spatial mean of ``d logit / dA`` at the layer (default
-  :data:`DEFAULT_FINDING_LAYER`, the last conv block before the final pooling, 6³ cells of
-  10 mm), map = ReLU(weighted sum of ``A``), trilinearly upsampled to the patch (24³ voxels,
-  2.5 mm);
+- the map is computed at a layer of the classifier (default :data:`DEFAULT_FINDING_LAYER`,
+  12³ cells of 5 mm) by one of :data:`FINDING_CAM_METHODS`:
+
+  - ``layercam`` (default; Jiang et al. 2021, "LayerCAM"): ``ReLU(sum_c ReLU(d logit / dA_c) * A_c)``,
+    each cell weighted by its own positive gradient, which keeps the map sharp at layers finer
+    than the last one;
+  - ``gradcam`` (Selvaraju et al. 2017, as MONAI's ``monai.visualize.GradCAM``): channel
+    weights = the spatial mean of ``d logit / dA``, map = ``ReLU(sum_c weight_c * A_c)``; it
+    needs the coarse last block (``features.6``, 10 mm cells), since at finer layers the
+    averaged gradients cancel;
+
+  and trilinearly upsampled to the patch (24³ voxels, 2.5 mm);
 - the patch map is a volume with identity direction, spacing ``PATCH_SPACING_MM`` and origin
   ``centre - 11.5 * 2.5 mm`` on each LPS axis, resampled (linearly, 0 outside the patch) onto
   the input grid, over the block of input voxels it covers only;
@@ -36,8 +44,11 @@ from ..errors import InputError
 from ..inference.resample import resample_like
 from ..io.volume import Volume
 
-DEFAULT_FINDING_LAYER = "features.6"
-"""The classifier's last conv block (32 channels, 6³ cells of 10 mm) before its final max pooling."""
+DEFAULT_FINDING_LAYER = "features.3"
+"""The classifier's second conv block (16 channels, 12³ cells of 5 mm), the last one before it pools to 10 mm cells."""
+
+FINDING_CAM_METHODS = ("layercam", "gradcam")
+"""How channel activations are weighted (module docstring); the first is the default."""
 
 
 @dataclass
@@ -77,11 +88,11 @@ def patch_center(finding: Finding) -> tuple[float, float, float]:
     return tuple(float(c) for c in center)  # type: ignore[return-value]
 
 
-def patch_gradcam(network: NoduleClassifier, patches: np.ndarray,
-                  layer: str = DEFAULT_FINDING_LAYER) -> tuple[np.ndarray, np.ndarray]:
-    """Grad-CAM of the classifier's logit for HU patches.
+def patch_gradcam(network: NoduleClassifier, patches: np.ndarray, layer: str = DEFAULT_FINDING_LAYER,
+                  method: str = FINDING_CAM_METHODS[0]) -> tuple[np.ndarray, np.ndarray]:
+    """Class activation maps of the classifier's logit for HU patches.
 
-    Standard Grad-CAM, as ``monai.visualize.GradCAM`` computes it (tested equal), written out
+    ``gradcam`` is what ``monai.visualize.GradCAM`` computes (tested equal), written out
     because importing MONAI takes seconds and this takes milliseconds. Runs on a copy of
     ``network`` in eval mode with in-place ReLUs made out-of-place (hooks never stay on the
     network, and any sub-module's output can be differentiated).
@@ -90,14 +101,17 @@ def patch_gradcam(network: NoduleClassifier, patches: np.ndarray,
         network: the nodule classifier.
         patches: HU patches ``(n, d, h, w)`` (:func:`extract_patches`).
         layer: a layer of :func:`finding_layers`.
+        method: one of :data:`FINDING_CAM_METHODS`.
 
     Returns:
         ``(maps (n, d, h, w) float32 raw and non-negative, logits (n,))``.
 
     Raises:
-        InputError: ``layer`` is not one of :func:`finding_layers`.
+        InputError: ``layer`` is not one of :func:`finding_layers`, or ``method`` is unknown.
     """
     check_finding_layer(layer, network)
+    if method not in FINDING_CAM_METHODS:
+        raise InputError(f"--gradcam-method {method}: use one of {', '.join(FINDING_CAM_METHODS)}")
     patches = np.asarray(patches)
     if len(patches) == 0:
         return np.zeros(patches.shape, dtype=np.float32), np.zeros(0)
@@ -114,7 +128,7 @@ def patch_gradcam(network: NoduleClassifier, patches: np.ndarray,
             (gradient,) = torch.autograd.grad(logits.sum(), captured[0])  # patches are independent in eval mode
     finally:
         hook.remove()
-    weights = gradient.mean(dim=(2, 3, 4), keepdim=True)
+    weights = torch.relu(gradient) if method == "layercam" else gradient.mean(dim=(2, 3, 4), keepdim=True)
     cam = torch.relu((weights * captured[0]).sum(dim=1, keepdim=True))
     cam = functional.interpolate(cam, size=patches.shape[1:], mode="trilinear", align_corners=False)
     return cam[:, 0].detach().cpu().numpy().astype(np.float32), logits.detach().cpu().numpy().astype(np.float64)
@@ -149,8 +163,9 @@ def patch_on_grid(patch: Volume, reference: Volume) -> tuple[tuple[slice, slice,
 
 
 def findings_gradcam(grid: Volume, findings: Sequence[Finding], network: NoduleClassifier, reference: Volume,
-                     layer: str = DEFAULT_FINDING_LAYER) -> tuple[np.ndarray, list[FindingCam]]:
-    """One Grad-CAM map for all findings, on ``reference``'s grid, in [0, 1].
+                     layer: str = DEFAULT_FINDING_LAYER,
+                     method: str = FINDING_CAM_METHODS[0]) -> tuple[np.ndarray, list[FindingCam]]:
+    """One class activation map for all findings, on ``reference``'s grid, in [0, 1].
 
     Args:
         grid: the CT in HU the findings were scored on (``SegmentationResult.model_grid``).
@@ -158,16 +173,17 @@ def findings_gradcam(grid: Volume, findings: Sequence[Finding], network: NoduleC
         network: the nodule classifier that scored them (``NoduleScorer.network``).
         reference: the input CT (the grid of the output map).
         layer: a layer of :func:`finding_layers`.
+        method: one of :data:`FINDING_CAM_METHODS`.
 
     Returns:
         ``(map [k, j, i] float32 on reference's grid, each finding's raw patch map)``; all
         zeros without findings.
 
     Raises:
-        InputError: ``layer`` is not one of :func:`finding_layers`.
+        InputError: ``layer`` is not one of :func:`finding_layers`, or ``method`` is unknown.
     """
     centers = [patch_center(finding) for finding in findings]
-    maps, logits = patch_gradcam(network, extract_patches(grid, np.array(centers).reshape(-1, 3)), layer)
+    maps, logits = patch_gradcam(network, extract_patches(grid, np.array(centers).reshape(-1, 3)), layer, method)
     combined = np.zeros(reference.array.shape, dtype=np.float32)
     cams = []
     for finding, center, patch_map, logit in zip(findings, centers, maps, logits):
