@@ -16,9 +16,11 @@ sorts nodules from vessels.
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy import ndimage
 
 from ..io.volume import Volume
@@ -49,25 +51,59 @@ def filled_lungs(lung: np.ndarray, spacing_mm: float) -> np.ndarray:
     """The lungs with holes and pleural notches filled (a nodule is a hole in the predicted lung,
     a juxta-pleural one a notch): the region a nodule's mask may occupy.
 
+    A morphological closing with a ball of ``CLOSING_RADIUS_MM`` (:func:`_closing`), then every
+    hole filled, in 3-D and slice by slice (holes open at the top or bottom of the stack).
+
     Args:
         lung: boolean lung mask on an isotropic grid.
         spacing_mm: its voxel size.
     """
     if not lung.any():
         return lung.copy()
-    reach = int(np.ceil(CLOSING_RADIUS_MM / spacing_mm)) + 1
+    radius = max(1, int(round(CLOSING_RADIUS_MM / spacing_mm)))
     box = _padded_box(lung, 0)
-    crop = np.pad(lung[box], reach)  # room for the closing at the array's edges
-    # Closing with a ball, by Euclidean distance transforms: dilate, then erode, by the radius.
-    radius = CLOSING_RADIUS_MM / spacing_mm
-    closed = ndimage.distance_transform_edt(ndimage.distance_transform_edt(~crop) <= radius) > radius
-    inner = tuple(slice(reach, -reach) for _ in range(3))
-    filled_crop = _fill_holes(closed[inner] | lung[box])
-    for k in range(filled_crop.shape[0]):  # holes open at the top or bottom of the stack
+    crop = np.pad(lung[box], radius + 1)  # room for the closing at the array's edges
+    inner = tuple(slice(radius + 1, -(radius + 1)) for _ in range(3))
+    filled_crop = _fill_holes(_closing(crop, radius)[inner] | lung[box])
+    for k in range(filled_crop.shape[0]):
         filled_crop[k] = _fill_holes(filled_crop[k])
     filled = np.zeros_like(lung)
     filled[box] = filled_crop
     return filled
+
+
+def _closing(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Binary closing with a polyhedral ball of ``radius`` voxels, much cheaper than two
+    Euclidean distance transforms: each dilation is ``a = round(0.2 * radius)`` steps by the
+    3x3x3 cube and ``radius - a`` by the 6-neighbour cross. Their Minkowski sum reaches
+    ``radius`` along the axes and, for radius 5 (10 mm on the 2 mm model grid), between 0.81
+    and 1.04 times it in other directions: it fills no more than the Euclidean ball would
+    (a rounder but larger mix filled the left hilum of the chest series). Needs ``radius``
+    background voxels around ``mask``'s foreground."""
+    cubes = int(round(0.2 * radius))
+    steps = [True] * cubes + [False] * (radius - cubes)
+    dilated = mask
+    for cube in steps:
+        dilated = _dilate(dilated, cube)
+    eroded = ~dilated
+    for cube in steps:
+        eroded = _dilate(eroded, cube)
+    return ~eroded
+
+
+def _dilate(mask: np.ndarray, cube: bool) -> np.ndarray:
+    """One dilation by the 3x3x3 cube (``cube``, separable along the axes) or the 6-neighbour cross."""
+    source = mask
+    out = mask.copy()
+    for axis in range(3):
+        ahead = [slice(None)] * 3
+        behind = [slice(None)] * 3
+        ahead[axis], behind[axis] = slice(1, None), slice(None, -1)
+        if cube:
+            source = out.copy()
+        out[tuple(ahead)] |= source[tuple(behind)]
+        out[tuple(behind)] |= source[tuple(ahead)]
+    return out
 
 
 def search_region(filled: np.ndarray, lung: np.ndarray, spacing_mm: float) -> np.ndarray:
@@ -83,7 +119,7 @@ def find_candidates(grid: Volume, region: np.ndarray, max_candidates: int = MAX_
     ``response * max(blobness, 0.15)``, where blobness (0..1) is the ratio of the smallest
     to the largest Hessian eigenvalue magnitude at the maximum's own scale: 1 for a ball,
     near 0 for a vessel (no curvature along its axis) or a wall. Two intensity windows
-    are searched and their rankings interleaved: HU clipped at +150 (solid nodules and
+    are searched (in parallel) and their rankings interleaved: HU clipped at +150 (solid nodules and
     masses keep their full contrast) and at -400 (vessels lose theirs, so faint
     ground-glass nodules are not outranked by them).
 
@@ -99,9 +135,14 @@ def find_candidates(grid: Volume, region: np.ndarray, max_candidates: int = MAX_
         return []
     spacing = float(np.mean(grid.spacing))
     box = _padded_box(region, int(np.ceil(2.5 * max(SIGMAS_MM) / spacing)))
+    box = tuple(slice(s.start - s.start % 2, s.stop) for s in box)  # the 2x-subsampled scales stay on the grid's even voxels
     offset = np.array([s.start for s in box])
-    rankings = [_ranked_peaks(np.clip(grid.array[box], HU_FLOOR, ceiling).astype(np.float32), region[box], spacing)
-                for ceiling in HU_CEILINGS]
+    def ranked(ceiling: float) -> list[tuple[np.ndarray, float, float]]:
+        return _ranked_peaks(np.clip(grid.array[box], HU_FLOOR, ceiling).astype(np.float32), region[box], spacing)
+
+    # The windows are independent, and SciPy's filters release the GIL: one thread each, up to torch's thread count.
+    with ThreadPoolExecutor(max(1, min(len(HU_CEILINGS), torch.get_num_threads()))) as pool:
+        rankings = list(pool.map(ranked, HU_CEILINGS))
     interleaved = [peak for group in itertools.zip_longest(*rankings) for peak in group if peak is not None]
     kept: list[Candidate] = []
     kept_points = np.empty((0, 3))
@@ -129,13 +170,15 @@ def _ranked_peaks(image: np.ndarray, region: np.ndarray, spacing: float) -> list
     levels = _scale_space(image, spacing)
     best = np.full(image.shape, -np.inf, dtype=np.float32)
     best_scale = np.zeros(image.shape, dtype=np.int8)
+    better = np.empty(image.shape, dtype=bool)
     for scale, (sigma_mm, factor, blurred) in enumerate(levels):
-        response = -(sigma_mm / (spacing * factor)) ** 2 * ndimage.laplace(blurred)
+        response = ndimage.laplace(blurred)
+        response *= -(sigma_mm / (spacing * factor)) ** 2
         if factor > 1:
             response = _upsample(response, factor, image.shape)
-        better = response > best
-        best[better] = response[better]
-        best_scale[better] = scale
+        np.greater(response, best, out=better)
+        np.copyto(best_scale, np.int8(scale), where=better)
+        np.maximum(best, response, out=best)
     size = max(3, int(round(SUPPRESSION_MM / spacing)) | 1)
     peaks = (best == ndimage.maximum_filter(best, size=size)) & (best >= MIN_RESPONSE_HU) & region
     points = np.argwhere(peaks)

@@ -60,7 +60,7 @@ def detect_from_segmentation(
 
 
 def lung_region(result: SegmentationResult) -> np.ndarray:
-    """Model-grid voxels whose most likely class is a lung.
+    """Model-grid voxels whose most likely class is a lung (a tie goes to the other class).
 
     Raises:
         InputError: the model has no lung class.
@@ -72,7 +72,11 @@ def lung_region(result: SegmentationResult) -> np.ndarray:
             f"nodule detection looks inside the lungs, but the model segments no lungs (it has "
             f"{', '.join(result.class_names)}); use a chest CT model with a lung class"
         )
-    return np.isin(np.argmax(result.probabilities, axis=0), wanted)
+    others = [index for index in range(len(names)) if index not in wanted]
+    lung = np.max(result.probabilities[wanted], axis=0)  # channel-wise maxima: far cheaper than argmax over axis 0
+    if not others:
+        return np.ones(lung.shape, dtype=bool)
+    return lung > np.max(result.probabilities[others], axis=0)
 
 
 def segment_and_detect(
