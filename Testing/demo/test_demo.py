@@ -14,6 +14,7 @@ CONTRACT_FILES = {
     "segmentation.nii.gz", "labels.json", "run.json", "uncertainty_entropy.nii.gz",
     "uncertainty_mutual_information.nii.gz", "uncertainty.json", "gradcam_lung_nodule.nii.gz",
     "findings.json", "nodules.nii.gz", "summary.png", "meshes",
+    "gradcam_nodules.nii.gz",  # beyond the contract: the findings' map, which the summary shows
 }
 
 

@@ -81,6 +81,18 @@ def test_detect_with_uncertainty_and_gradcam(phantom_file, phantom, model_with_c
         assert written.array.max() == pytest.approx(1.0)
 
 
+def test_segment_with_detect_and_gradcam_also_writes_the_findings_map(phantom_file, phantom, model_with_classifier, tmp_path):
+    out = tmp_path / "out"
+    assert main(["segment", str(phantom_file), "-o", str(out), "--model", str(model_with_classifier), "--quiet",
+                 "--detect", "--threshold", "0", "--gradcam", "lung nodule"]) == 0
+    assert read(out / "gradcam_lung_nodule.nii.gz").same_grid(phantom)
+    findings_map = read(out / "gradcam_nodules.nii.gz")
+    assert findings_map.same_grid(phantom) and 0.0 <= findings_map.array.min() and findings_map.array.max() <= 1.0
+    record = json.loads((out / "run.json").read_text())["options"]["gradcam_findings"]
+    findings = json.loads((out / "findings.json").read_text())["findings"]
+    assert record["layer"] == DEFAULT_FINDING_LAYER and record["findings"] == len(findings)
+
+
 def test_detect_gradcam_with_an_unknown_layer_exits_2_and_leaves_no_output(phantom_file, model_with_classifier, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["detect", str(phantom_file), "-o", str(out), "--model", str(model_with_classifier), "--quiet",

@@ -3,7 +3,8 @@
 Writes segmentation.nii.gz (labels on exactly the input grid), labels.json and run.json
 into OUTDIR; with --stl a closed surface per segment in meshes/; with --detect also the
 nodule findings (findings.json, nodules.nii.gz, as `detect` writes them) from the same
-network pass. The input is read and checked before any model is loaded.
+network pass, and with --detect and --gradcam the findings' map (gradcam_nodules.nii.gz, as
+`detect --gradcam` writes it). The input is read and checked before any model is loaded.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import argparse
 import time
 
 from ..dicom_out.commands import add_dicom_out_argument, check_dicom_out, write_segmentation_dicom
+from ..detection.nodule_scorer import scorer_for_model
 from ..detection.pipeline import segment_and_detect
-from ..explain.commands import add_gradcam_layer_argument, write_segment_gradcams
+from ..explain.commands import add_gradcam_layer_argument, write_findings_gradcam, write_segment_gradcams
+from ..explain.finding_gradcam import DEFAULT_FINDING_LAYER, FINDING_CAM_METHODS
 from ..inference.device import select_device
 from ..inference.engine import segment_volume
 from ..inference.run_record import build_run_record
@@ -96,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
             progress(0.95 if args.uncertainty else segmentation_end, "gradcam: " + ", ".join(args.gradcam))
             explain_record["gradcam"] = write_segment_gradcams(out, result, model, volume, args.gradcam, args.gradcam_layer,
                                                                args.fast, args.threads)
+            if detection is not None:  # the findings' map too, as `detect --gradcam` writes it (default layer and method)
+                explain_record["gradcam_findings"] = write_findings_gradcam(
+                    out, result, detection, scorer_for_model(model.card), volume, DEFAULT_FINDING_LAYER, FINDING_CAM_METHODS[0])
             timings["gradcam"] = time.perf_counter() - stage
 
         stage = time.perf_counter()

@@ -48,7 +48,8 @@ def write_summary_png(ct: Volume, outdir: str | os.PathLike, path: str | os.Path
     colours = _label_colours(outdir / "labels.json")
     findings = _findings(outdir / "findings.json")
     entropy = _read_map(outdir / "uncertainty_entropy.nii.gz")
-    gradcams = sorted(outdir.glob("gradcam_*.nii.gz"))
+    # The findings' map first (the segment maps of a network without a learned nodule channel are empty).
+    gradcams = sorted(outdir.glob("gradcam_*.nii.gz"), key=lambda path: path.name != "gradcam_nodules.nii.gz")
     gradcam = _read_map(gradcams[0]) if gradcams else None
 
     k, j, i = _focus_voxel(ct, labels, findings)
