@@ -100,8 +100,12 @@ def fused_for_inference(network: NoduleClassifier) -> NoduleClassifier:
 
 
 @torch.no_grad()
-def patch_logits(network: NoduleClassifier, patches: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Uncalibrated nodule logits ``(n,)`` of HU patches (network in eval mode)."""
+def patch_logits(network: NoduleClassifier, patches: np.ndarray, batch: int = 32) -> np.ndarray:
+    """Uncalibrated nodule logits ``(n,)`` of HU patches (network in eval mode).
+
+    Small batches keep the activations in the CPU's caches: on 2 cores, 300 patches take
+    about 0.15 s in batches of 32 and 0.3 s in batches of 256.
+    """
     network.eval()
     logits = [network(torch.from_numpy(normalize(patches[start:start + batch]))[:, None]).numpy()
               for start in range(0, len(patches), batch)]
