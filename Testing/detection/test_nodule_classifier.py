@@ -30,8 +30,8 @@ def test_patches_are_centred_on_the_lps_point_whatever_the_grid():
     assert patch.shape == (PATCH_VOXELS,) * 3
     dense = np.argwhere(patch > -400).mean(axis=0)
     assert np.allclose(dense, (PATCH_VOXELS - 1) / 2.0, atol=0.5)
-    # 8 mm ball at 2.5 mm sampling: about 8 / 2.5 voxels across on every axis.
-    assert (patch[PATCH_VOXELS // 2, PATCH_VOXELS // 2] > -400).sum() * PATCH_SPACING_MM == pytest.approx(8.0, abs=PATCH_SPACING_MM)
+    # 8 mm ball: about 8 / PATCH_SPACING_MM samples across (each edge may gain or lose one).
+    assert (patch[PATCH_VOXELS // 2, PATCH_VOXELS // 2] > -400).sum() * PATCH_SPACING_MM == pytest.approx(8.0, abs=2 * PATCH_SPACING_MM)
 
 
 def _toy_patches(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -94,6 +94,16 @@ def test_a_model_folder_ships_its_own_classifier_and_an_altered_file_is_refused(
         scorer_for_model(card)
     (tmp_path / DETECTION_CARD).write_text("{}")
     with pytest.raises(InputError, match="detection card"):
+        read_detection_card(tmp_path / DETECTION_CARD)
+
+
+def test_a_classifier_trained_on_patches_of_another_spacing_is_refused(tmp_path):
+    torch.manual_seed(0)
+    _write_classifier(tmp_path, NoduleClassifier().eval())
+    card = json.loads((tmp_path / DETECTION_CARD).read_text())
+    card["nodule_classifier"]["patch_spacing_mm"] = PATCH_SPACING_MM + 1.0
+    (tmp_path / DETECTION_CARD).write_text(json.dumps(card))
+    with pytest.raises(InputError, match="trained on patches sampled at"):
         read_detection_card(tmp_path / DETECTION_CARD)
 
 

@@ -36,7 +36,9 @@ from .candidates import filled_lungs, find_candidates, search_region
 from .froc import PredictedFinding, is_hit
 from .detector import DEFAULT_THRESHOLD
 from .nodule_scorer import calibrate, fit_platt
-from .patch_classifier import NoduleClassifier, extract_patches, normalize, patch_logits, save_classifier
+from .patch_classifier import (
+    PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, extract_patches, normalize, patch_logits, save_classifier,
+)
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 TRAINING_HOSTS = (
@@ -219,6 +221,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "file": CLASSIFIER_FILE,
             "sha256": sha256_of_file(out_dir / CLASSIFIER_FILE),
             "architecture": "NoduleClassifier (detection/patch_classifier.py)",
+            "patch_voxels": PATCH_VOXELS,
+            "patch_spacing_mm": PATCH_SPACING_MM,
             "calibration": {"method": "Platt scaling on the training candidates", "slope": slope, "intercept": intercept},
             "training_candidates_at_default_threshold": figures,
             "training_hosts": list(TRAINING_HOSTS),

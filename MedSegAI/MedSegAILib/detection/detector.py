@@ -5,8 +5,9 @@
    (:mod:`.patch_classifier`), which rejects vessels, airway walls and pleural bumps.
 3. Candidates with ``score >= threshold``, best first, are outlined on the input grid by
    half-maximum region growing (:mod:`.nodule_mask`) and measured (:mod:`.measure`); one
-   whose centre falls in an earlier finding's mask, or whose equivalent-sphere diameter is
-   under ``min_diameter_mm``, is dropped. Findings are numbered 1, 2, ... by score, and the
+   whose centre falls in an earlier finding's mask, whose mask lies mostly
+   (``SAME_OBJECT_OVERLAP``) in earlier findings' masks, or whose equivalent-sphere
+   diameter is under ``min_diameter_mm``, is dropped. Findings are numbered 1, 2, ... by score, and the
    label map on the input grid holds each finding's id.
 """
 
@@ -27,6 +28,8 @@ from .patch_classifier import extract_patches
 
 DEFAULT_THRESHOLD = 0.5
 MIN_DIAMETER_MM = 3.0
+SAME_OBJECT_OVERLAP = 0.5
+"""A grown mask with at least this share of its voxels in earlier findings' masks is the same object."""
 
 
 @dataclass
@@ -113,6 +116,7 @@ def detect_nodules(
     kept: list[Finding] = []
     order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] >= threshold]
     on_input = np.rint(image.lps_to_ijk(centers)[:, ::-1]).astype(int) if candidates else np.zeros((0, 3), int)
+    claimed = np.zeros(image.array.shape, dtype=bool)
     for rank, index in enumerate(order, start=1):
         check_cancelled(cancel)
         progress(0.4 + 0.6 * rank / len(order), f"detection: outlining finding {rank}/{len(order)}")
@@ -123,10 +127,13 @@ def detect_nodules(
         if grown is None:
             continue
         slices, mask = grown
+        if (claimed[slices] & mask).sum() >= SAME_OBJECT_OVERLAP * mask.sum():
+            continue  # mostly an object already reported (a second candidate on a large mass)
         measurement = measure_component(mask, image.crop(slices))
         if (6.0 * measurement.volume_mm3 / np.pi) ** (1.0 / 3.0) < min_diameter_mm:
             continue
         kept.append(Finding(0, float(scores[index]), measurement, candidate, slices, mask))
+        claimed[slices] |= mask
     labels = np.zeros(image.array.shape, dtype=np.uint16 if len(kept) > 255 else np.uint8)
     for number, finding in enumerate(kept, start=1):
         finding.id = number

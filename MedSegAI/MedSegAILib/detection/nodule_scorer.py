@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..models.card import ModelCard
-from .patch_classifier import NoduleClassifier, fused_for_inference, load_classifier, patch_logits
+from .patch_classifier import PATCH_SPACING_MM, NoduleClassifier, fused_for_inference, load_classifier, patch_logits
 
 DETECTION_CARD = "detection_card.json"
 BUILTIN_FOLDER = Path(__file__).resolve().parents[1] / "models" / "builtin" / "chest_ct"
@@ -84,16 +84,22 @@ def read_detection_card(path: str | Path) -> dict[str, Any]:
     """The ``nodule_classifier`` entry of a ``detection_card.json``.
 
     Raises:
-        InputError: unreadable JSON or a missing key.
+        InputError: unreadable JSON, a missing key, or a classifier trained on patches of
+            another spacing than :data:`~.patch_classifier.PATCH_SPACING_MM` (``patch_spacing_mm``).
     """
     try:
         entry = json.loads(Path(path).read_text())["nodule_classifier"]
         for key in ("file", "sha256", "calibration"):
             entry[key]
         float(entry["calibration"]["slope"]), float(entry["calibration"]["intercept"])
+        spacing = float(entry.get("patch_spacing_mm", PATCH_SPACING_MM))
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise InputError(f"{path}: not a valid detection card ({error!r}); it needs nodule_classifier.file, "
                          ".sha256 and .calibration.slope/.intercept") from None
+    if abs(spacing - PATCH_SPACING_MM) > 1e-6:
+        raise InputError(f"{path}: the nodule classifier was trained on patches sampled at {spacing} mm; this version of "
+                         f"MedSegAI samples them at {PATCH_SPACING_MM} mm (retrain it with "
+                         "python -m MedSegAILib.detection.classifier_training)")
     return entry
 
 

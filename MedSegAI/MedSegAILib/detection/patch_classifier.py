@@ -1,8 +1,11 @@
 """False-positive reduction: a small 3-D CNN that scores a CT patch around a candidate.
 
 Each candidate (:mod:`.candidates`) is seen as a ``PATCH_VOXELS``³ cube of HU sampled at
-``PATCH_SPACING_MM`` around its centre (60 mm across: a 30 mm nodule and its
-surroundings fit). The network answers "nodule or not"; vessels in cross-section, airway
+``PATCH_SPACING_MM`` around its centre: 36 mm across, so the largest nodule (30 mm) fits
+with a margin, and a 6 mm nodule is 4 voxels wide. (A 60 mm field at 2.5 mm, the first
+design, left a 6 mm nodule 2.4 voxels wide and the network more of each training scan's
+anatomy to memorise; it generalised worse to unseen scans, see DETECTION.md.) The network
+answers "nodule or not"; vessels in cross-section, airway
 walls and pleural bumps are the false candidates it learns to reject. Its weights ship as
 safetensors, named with their SHA-256 in ``detection_card.json`` next to the model card,
 and are checked before loading.
@@ -23,7 +26,7 @@ from torch import nn
 from ..io.volume import Volume
 
 PATCH_VOXELS = 24
-PATCH_SPACING_MM = 2.5
+PATCH_SPACING_MM = 1.5
 HU_WINDOW = (-1000.0, 400.0)
 
 

@@ -31,8 +31,8 @@ def add_finding_gradcam_arguments(parser: argparse.ArgumentParser) -> None:
     """``--gradcam-layer NAME`` and ``--gradcam-method NAME`` for `detect` (defaults in :mod:`.finding_gradcam`)."""
     parser.add_argument(
         "--gradcam-layer", default=DEFAULT_FINDING_LAYER, metavar="NAME",
-        help=f"the nodule classifier layer the finding map explains (default: {DEFAULT_FINDING_LAYER}, 5 mm cells; "
-        "any layer under features, e.g. features.6, the last block, 10 mm cells)",
+        help=f"the nodule classifier layer the finding map explains (default: {DEFAULT_FINDING_LAYER}, 3 mm cells; "
+        "any layer under features, e.g. features.6, the last block, 6 mm cells)",
     )
     parser.add_argument(
         "--gradcam-method", default=FINDING_CAM_METHODS[0], choices=FINDING_CAM_METHODS,

@@ -8,19 +8,19 @@ explains that logit:
 - the patch is extracted from the model-grid CT with :func:`extract_patches`, around the
   candidate's centre (the patch that was scored; the measured centre for a finding without one);
 - the map is computed at a layer of the classifier (default :data:`DEFAULT_FINDING_LAYER`,
-  12³ cells of 5 mm) by one of :data:`FINDING_CAM_METHODS`:
+  12³ cells of 3 mm) by one of :data:`FINDING_CAM_METHODS`:
 
   - ``layercam`` (default; Jiang et al. 2021, "LayerCAM"): ``ReLU(sum_c ReLU(d logit / dA_c) * A_c)``,
     each cell weighted by its own positive gradient, which keeps the map sharp at layers finer
     than the last one;
   - ``gradcam`` (Selvaraju et al. 2017, as MONAI's ``monai.visualize.GradCAM``): channel
     weights = the spatial mean of ``d logit / dA``, map = ``ReLU(sum_c weight_c * A_c)``; it
-    needs the coarse last block (``features.6``, 10 mm cells), since at finer layers the
+    needs the coarse last block (``features.6``, 6 mm cells), since at finer layers the
     averaged gradients cancel;
 
-  and trilinearly upsampled to the patch (24³ voxels, 2.5 mm);
+  and trilinearly upsampled to the patch (24³ voxels of ``PATCH_SPACING_MM``);
 - the patch map is a volume with identity direction, spacing ``PATCH_SPACING_MM`` and origin
-  ``centre - 11.5 * 2.5 mm`` on each LPS axis, resampled (linearly, 0 outside the patch) onto
+  ``centre - 11.5 * PATCH_SPACING_MM`` on each LPS axis, resampled (linearly, 0 outside the patch) onto
   the input grid, over the block of input voxels it covers only;
 - each finding's map is divided by its own maximum and the findings are combined by their
   voxel-wise maximum, so every finding shows whatever its score: the result is in [0, 1].
@@ -45,7 +45,7 @@ from ..inference.resample import resample_like
 from ..io.volume import Volume
 
 DEFAULT_FINDING_LAYER = "features.3"
-"""The classifier's second conv block (16 channels, 12³ cells of 5 mm), the last one before it pools to 10 mm cells."""
+"""The classifier's second conv block (16 channels, 12³ cells of 3 mm), the last one before it pools to 6 mm cells."""
 
 FINDING_CAM_METHODS = ("layercam", "gradcam")
 """How channel activations are weighted (module docstring); the first is the default."""
