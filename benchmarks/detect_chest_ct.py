@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO / "MedSegAI"))
 from MedSegAILib.detection.detector import DEFAULT_THRESHOLD  # noqa: E402
 from MedSegAILib.detection.nodule_scorer import scorer_for_model  # noqa: E402
 from MedSegAILib.detection.pipeline import segment_and_detect  # noqa: E402
-from MedSegAILib.explain.finding_gradcam import DEFAULT_FINDING_LAYER, FINDING_CAM_METHODS, findings_gradcam  # noqa: E402
+from MedSegAILib.explain.finding_gradcam import DEFAULT_FINDING_LAYER, DEFAULT_FINDING_METHOD, findings_gradcam  # noqa: E402
 from MedSegAILib.inference.device import select_device  # noqa: E402
 from MedSegAILib.io import read_volume  # noqa: E402
 from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
@@ -53,7 +53,8 @@ def main() -> int:
     card = resolve_model(args.model)
     model = load_model(card, select_device(args.device))
     started = time.perf_counter()
-    segmentation, detection = segment_and_detect(volume, model, threshold=args.threshold)
+    scorer = scorer_for_model(model.card)
+    segmentation, detection = segment_and_detect(volume, model, threshold=args.threshold, scorer=scorer)
     seconds = time.perf_counter() - started
     midline_x = float(np.mean(volume.ijk_to_lps([[0, 0, 0], [volume.shape_ijk[0] - 1, 0, 0]])[:, 0]))
 
@@ -76,7 +77,7 @@ def main() -> int:
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     draw(volume, detection, Path(args.png))
     if detection.findings:
-        values, _ = findings_gradcam(segmentation.model_grid, detection.findings, scorer_for_model(model.card).network, volume)
+        values, _ = findings_gradcam(segmentation.model_grid, detection.findings, scorer.network, volume)
         draw_gradcam(volume, detection, values, Path(args.gradcam_png))
     print(f"wrote {args.json}, {args.png} and {args.gradcam_png}")
     return 0
@@ -131,7 +132,7 @@ def draw_gradcam(volume, detection, values: np.ndarray, path: Path) -> None:
             figure.colorbar(shown, ax=axis, fraction=0.046)
         axis.axis("off")
     axes[0].set_title(f"finding {finding.id}: score {finding.score:.2f}, slice k={k}, 90 mm field")
-    axes[1].set_title(f"map: {FINDING_CAM_METHODS[0]} at {DEFAULT_FINDING_LAYER}")
+    axes[1].set_title(f"map: {DEFAULT_FINDING_METHOD} at {DEFAULT_FINDING_LAYER}")
     figure.suptitle("detect --gradcam on chest_ct_dicom (image left = patient right)")
     figure.tight_layout()
     figure.savefig(path, dpi=80)

@@ -67,21 +67,29 @@ def test_patch_gradcam_explains_the_logit_and_leaves_the_network_untouched(rando
         assert torch.equal(tensor, before[name])
 
 
+class Logit(torch.nn.Module):
+    """The classifier with a class axis, as MONAI's CAM classes expect: ``(n,)`` logits -> ``(n, 1)``."""
+
+    def __init__(self, network: torch.nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x)[:, None]
+
+
+def logit_model(network: torch.nn.Module) -> Logit:
+    """A copy of ``network`` wrapped as :class:`Logit`, in eval mode."""
+    return Logit(copy.deepcopy(network)).eval()
+
+
 @pytest.mark.parametrize("layer", ["features.6", "features.3"])
 def test_the_gradcam_method_equals_monai_gradcam(random_classifier, layer):
     from monai.visualize import GradCAM
 
-    class Logit(torch.nn.Module):
-        def __init__(self, network):
-            super().__init__()
-            self.network = network
-
-        def forward(self, x):
-            return self.network(x)[:, None]
-
     patches = np.random.default_rng(2).uniform(-1000, 300, (2,) + (PATCH_VOXELS,) * 3).astype(np.float32)
     ours, _ = patch_gradcam(random_classifier, patches, layer, method="gradcam")
-    wrapped = Logit(copy.deepcopy(random_classifier)).eval()
+    wrapped = logit_model(random_classifier)
     cam = GradCAM(nn_module=wrapped, target_layers=f"network.{layer}", postprocessing=lambda values: values)
     theirs = cam(torch.from_numpy(normalize(patches))[:, None], class_idx=0)[:, 0].detach().numpy()
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6 * float(np.abs(theirs).max()))
@@ -92,17 +100,9 @@ def test_the_layercam_method_weights_each_cell_by_its_own_positive_gradient(rand
     """LayerCAM (Jiang et al. 2021), checked against activations and gradients captured by MONAI's hooks."""
     from monai.visualize.class_activation_maps import ModelWithHooks
 
-    class Logit(torch.nn.Module):
-        def __init__(self, network):
-            super().__init__()
-            self.network = network
-
-        def forward(self, x):
-            return self.network(x)[:, None]
-
     patches = np.random.default_rng(3).uniform(-1000, 300, (2,) + (PATCH_VOXELS,) * 3).astype(np.float32)
     ours, _ = patch_gradcam(random_classifier, patches, layer, method="layercam")
-    hooked = ModelWithHooks(Logit(copy.deepcopy(random_classifier)).eval(), f"network.{layer}",
+    hooked = ModelWithHooks(logit_model(random_classifier), f"network.{layer}",
                             register_forward=True, register_backward=True)
     _, (activation,), (gradient,) = hooked(torch.from_numpy(normalize(patches))[:, None], class_idx=0)
     cam = torch.relu((torch.relu(gradient) * activation).sum(dim=1, keepdim=True))

@@ -16,7 +16,6 @@ from ..dicom_out.commands import add_dicom_out_argument, check_dicom_out, write_
 from ..detection.nodule_scorer import scorer_for_model
 from ..detection.pipeline import segment_and_detect
 from ..explain.commands import add_gradcam_layer_argument, write_findings_gradcam, write_segment_gradcams
-from ..explain.finding_gradcam import DEFAULT_FINDING_LAYER, FINDING_CAM_METHODS
 from ..inference.device import select_device
 from ..inference.engine import segment_volume
 from ..inference.run_record import build_run_record
@@ -81,9 +80,10 @@ def run(args: argparse.Namespace) -> int:
         segmentation_end = 0.8 if args.uncertainty or args.gradcam else 1.0
         segment_options = dict(fast=args.fast, progress=sub_progress(progress, 0.0, segmentation_end),
                                threads=args.threads, keep_features=bool(args.uncertainty or args.gradcam))
-        detection = None
+        detection = scorer = None
         if args.detect:
-            result, detection = segment_and_detect(volume, model, threshold=args.threshold, **segment_options)
+            scorer = scorer_for_model(model.card)
+            result, detection = segment_and_detect(volume, model, threshold=args.threshold, scorer=scorer, **segment_options)
         else:
             result = segment_volume(volume, model, **segment_options)
         timings.update(result.timings)
@@ -100,8 +100,7 @@ def run(args: argparse.Namespace) -> int:
             explain_record["gradcam"] = write_segment_gradcams(out, result, model, volume, args.gradcam, args.gradcam_layer,
                                                                args.fast, args.threads)
             if detection is not None:  # the findings' map too, as `detect --gradcam` writes it (default layer and method)
-                explain_record["gradcam_findings"] = write_findings_gradcam(
-                    out, result, detection, scorer_for_model(model.card), volume, DEFAULT_FINDING_LAYER, FINDING_CAM_METHODS[0])
+                explain_record["gradcam_findings"] = write_findings_gradcam(out, result, detection, scorer, volume)
             timings["gradcam"] = time.perf_counter() - stage
 
         stage = time.perf_counter()

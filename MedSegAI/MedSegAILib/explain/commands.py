@@ -12,7 +12,7 @@ from ..io import write_float_map
 from ..io.output_dir import OutputDir
 from ..io.volume import Volume
 from ..models.registry import LoadedModel
-from .finding_gradcam import DEFAULT_FINDING_LAYER, FINDING_CAM_METHODS, findings_gradcam
+from .finding_gradcam import DEFAULT_FINDING_LAYER, DEFAULT_FINDING_METHOD, FINDING_CAM_METHODS, findings_gradcam
 from .gradcam import DEFAULT_LAYER
 from .storage import quantised_for_storage
 from .targets import segment_gradcam
@@ -35,8 +35,8 @@ def add_finding_gradcam_arguments(parser: argparse.ArgumentParser) -> None:
         "any layer under features, e.g. features.6, the last block, 6 mm cells)",
     )
     parser.add_argument(
-        "--gradcam-method", default=FINDING_CAM_METHODS[0], choices=FINDING_CAM_METHODS,
-        help=f"how the finding map weights the layer's activations (default: {FINDING_CAM_METHODS[0]}, each cell by its own "
+        "--gradcam-method", default=DEFAULT_FINDING_METHOD, choices=FINDING_CAM_METHODS,
+        help=f"how the finding map weights the layer's activations (default: {DEFAULT_FINDING_METHOD}, each cell by its own "
         "positive gradient; gradcam: by the channel's mean gradient, meaningful at features.6)",
     )
 
@@ -61,7 +61,8 @@ def write_segment_gradcams(out: OutputDir, result: SegmentationResult, model: Lo
 
 
 def write_findings_gradcam(out: OutputDir, result: SegmentationResult, detection: DetectionResult, scorer: NoduleScorer,
-                           volume: Volume, layer: str, method: str) -> dict[str, Any]:
+                           volume: Volume, layer: str = DEFAULT_FINDING_LAYER,
+                           method: str = DEFAULT_FINDING_METHOD) -> dict[str, Any]:
     """Write ``gradcam_nodules.nii.gz``: the classifier's Grad-CAM of every finding in one map; returns what to record in run.json."""
     values, cams = findings_gradcam(result.model_grid, detection.findings, scorer.network, volume, layer, method)
     write_float_map(quantised_for_storage(values), volume, out.path("gradcam_nodules.nii.gz"))

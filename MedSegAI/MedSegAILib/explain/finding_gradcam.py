@@ -48,7 +48,9 @@ DEFAULT_FINDING_LAYER = "features.3"
 """The classifier's second conv block (16 channels, 12³ cells of 3 mm), the last one before it pools to 6 mm cells."""
 
 FINDING_CAM_METHODS = ("layercam", "gradcam")
-"""How channel activations are weighted (module docstring); the first is the default."""
+"""How channel activations are weighted (module docstring)."""
+
+DEFAULT_FINDING_METHOD = "layercam"
 
 
 @dataclass
@@ -89,7 +91,7 @@ def patch_center(finding: Finding) -> tuple[float, float, float]:
 
 
 def patch_gradcam(network: NoduleClassifier, patches: np.ndarray, layer: str = DEFAULT_FINDING_LAYER,
-                  method: str = FINDING_CAM_METHODS[0]) -> tuple[np.ndarray, np.ndarray]:
+                  method: str = DEFAULT_FINDING_METHOD) -> tuple[np.ndarray, np.ndarray]:
     """Class activation maps of the classifier's logit for HU patches.
 
     ``gradcam`` is what ``monai.visualize.GradCAM`` computes (tested equal), written out
@@ -164,7 +166,7 @@ def patch_on_grid(patch: Volume, reference: Volume) -> tuple[tuple[slice, slice,
 
 def findings_gradcam(grid: Volume, findings: Sequence[Finding], network: NoduleClassifier, reference: Volume,
                      layer: str = DEFAULT_FINDING_LAYER,
-                     method: str = FINDING_CAM_METHODS[0]) -> tuple[np.ndarray, list[FindingCam]]:
+                     method: str = DEFAULT_FINDING_METHOD) -> tuple[np.ndarray, list[FindingCam]]:
     """One class activation map for all findings, on ``reference``'s grid, in [0, 1].
 
     Args:
