@@ -28,6 +28,7 @@ from MedSegAILib.explain.targets import segment_gradcam  # noqa: E402
 from MedSegAILib.inference.engine import segment_volume  # noqa: E402
 from MedSegAILib.io import read_volume  # noqa: E402
 from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
+from MedSegAILib.report.overlay import label_overlay  # noqa: E402
 from MedSegAILib.uncertainty.mc_dropout import estimate_uncertainty  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "chest_ct_dicom"
@@ -54,10 +55,7 @@ def main() -> int:
     i, j, k = np.rint(volume.lps_to_ijk(MASS_LPS)).astype(int)
     figure, axes = plt.subplots(1, 4, figsize=(20, 5.6))
     ct = volume.array[k]
-    colours = {label.value: np.array(label.color) / 255.0 for label in model.card.labels}
-    overlay = np.zeros(ct.shape + (4,))
-    for value, colour in colours.items():
-        overlay[labels[k] == value] = (*colour[:3], 0.4)
+    overlay = label_overlay(labels[k], {label.value: np.array(label.color) / 255.0 for label in model.card.labels}, alpha=0.4)
     panels = ((None, "segmentation"), (entropy[k], "entropy of the mean softmax (10 samples)"),
               (information[k], "mutual information (BALD)"), (gradcam[k], "Grad-CAM of the right lung (decoder.0)"))
     for axis, (values, title) in zip(axes, panels):

@@ -25,6 +25,7 @@ from vtk.util.numpy_support import vtk_to_numpy  # noqa: E402
 
 from ..io.atomic import atomic_path  # noqa: E402
 from ..io.volume import Volume  # noqa: E402
+from .overlay import label_overlay  # noqa: E402
 
 WINDOW = (-1200.0, 400.0)  # lung window for display, HU
 
@@ -100,12 +101,7 @@ def _focus_voxel(ct: Volume, labels: Optional[np.ndarray], findings: list[dict])
 
 
 def _overlay(labels: Optional[np.ndarray], colours: dict[int, tuple[str, np.ndarray]]) -> Optional[np.ndarray]:
-    if labels is None:
-        return None
-    rgba = np.zeros(labels.shape + (4,))
-    for value, (_, colour) in colours.items():
-        rgba[labels == value] = (*colour, 0.45)
-    return rgba
+    return label_overlay(labels, {value: colour for value, (_, colour) in colours.items()}) if labels is not None else None
 
 
 def _panel(axis, image: np.ndarray, overlay: Optional[np.ndarray], title: str, aspect: float = 1.0, flip: bool = False) -> None:
