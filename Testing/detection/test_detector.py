@@ -28,7 +28,7 @@ class CentreDensityScorer:
 
     name = "centre density (test stand-in)"
 
-    def score(self, patches: np.ndarray) -> np.ndarray:
+    def score(self, patches: np.ndarray, ranks: np.ndarray) -> np.ndarray:
         c = PATCH_VOXELS // 2
         centre = patches[:, c - 1:c + 1, c - 1:c + 1, c - 1:c + 1].mean(axis=(1, 2, 3))
         return np.clip((centre + 800.0) / 1000.0, 0.0, 1.0)

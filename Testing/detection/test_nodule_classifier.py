@@ -11,7 +11,8 @@ import torch
 
 from MedSegAILib.detection.classifier_training import train
 from MedSegAILib.detection.nodule_scorer import (
-    BUILTIN_FOLDER, DETECTION_CARD, NoduleScorer, calibrate, fit_platt, read_detection_card, scorer_for_model,
+    BUILTIN_FOLDER, DETECTION_CARD, NoduleScorer, calibrate, fit_platt, fit_rank_weight, fuse, read_detection_card,
+    scorer_for_model,
 )
 from MedSegAILib.detection.patch_classifier import (
     PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, extract_patches, load_classifier, save_classifier,
@@ -56,7 +57,7 @@ def test_training_on_tiny_data_learns_balls_from_rods():
     patches, labels = _toy_patches(rng, 48)
     network = train(patches, labels, steps=60, batch=16, log=lambda *a, **k: None)
     test_patches, test_labels = _toy_patches(np.random.default_rng(1), 20)
-    scores = NoduleScorer(network).score(test_patches)
+    scores = NoduleScorer(network).score(test_patches, np.zeros(len(test_patches)))
     assert scores[test_labels == 1].min() > scores[test_labels == 0].max()
 
 
@@ -70,10 +71,26 @@ def test_platt_scaling_recovers_a_known_calibration():
         fit_platt(logits, np.zeros(20000))
 
 
+def test_the_rank_weight_recovers_how_labels_depend_on_logit_and_rank():
+    rng = np.random.default_rng(0)
+    logits, ranks = rng.normal(0, 2, 20000), rng.integers(0, 300, 20000)
+    labels = rng.random(20000) < calibrate(fuse(logits, ranks, -0.6), 0.8, 0.5)
+    assert fit_rank_weight(logits, ranks, labels) == pytest.approx(-0.6, abs=0.05)
+
+
+def test_a_better_ranked_candidate_scores_higher_for_the_same_patch():
+    torch.manual_seed(0)
+    scorer = NoduleScorer(NoduleClassifier().eval(), slope=1.0, intercept=0.0, rank_weight=-0.5)
+    patch = np.full((2, PATCH_VOXELS, PATCH_VOXELS, PATCH_VOXELS), -850.0, np.float32)
+    first, hundredth = scorer.score(patch, np.array([0, 99]))
+    assert first > hundredth
+    assert np.log(first / (1 - first)) - np.log(hundredth / (1 - hundredth)) == pytest.approx(0.5 * np.log(100), rel=1e-4)
+
+
 def _write_classifier(folder, network: NoduleClassifier) -> None:
     save_classifier(network, folder / "c.safetensors")
     card = {"nodule_classifier": {"file": "c.safetensors", "sha256": sha256_of_file(folder / "c.safetensors"),
-                                  "calibration": {"slope": 0.5, "intercept": -1.0}}}
+                                  "calibration": {"slope": 0.5, "intercept": -1.0}, "fusion": {"rank_weight": -0.25}}}
     (folder / DETECTION_CARD).write_text(json.dumps(card))
 
 
@@ -86,7 +103,7 @@ def test_a_model_folder_ships_its_own_classifier_and_an_altered_file_is_refused(
     _write_classifier(tmp_path, network)
     card = dataclasses.replace(fake_model().card, folder=tmp_path)
     scorer = scorer_for_model(card)
-    assert (scorer.slope, scorer.intercept) == (0.5, -1.0)
+    assert (scorer.slope, scorer.intercept, scorer.rank_weight) == (0.5, -1.0, -0.25)
     for name, tensor in network.state_dict().items():
         assert torch.equal(scorer.network.state_dict()[name], tensor)
     (tmp_path / "c.safetensors").write_bytes((tmp_path / "c.safetensors").read_bytes() + b" ")
@@ -120,3 +137,17 @@ def test_a_model_without_its_own_classifier_uses_the_built_in_one(tmp_path):
     scorer = scorer_for_model(fake_model().card)
     entry = read_detection_card(BUILTIN_FOLDER / DETECTION_CARD)
     assert scorer.slope == entry["calibration"]["slope"]
+
+
+def test_out_of_fold_logits_come_from_networks_that_never_saw_the_host():
+    from MedSegAILib.detection.classifier_training import auc, candidate_ranks, out_of_fold_logits
+
+    patches, labels = _toy_patches(np.random.default_rng(2), 64)
+    scans = [{"candidates": 14}, {"candidates": 14}, {"candidates": 14}, {"candidates": 14}]
+    scan_ids = np.repeat(np.arange(4), 16)  # each scan: 14 candidates, then 2 extra patches
+    ranks, candidates = candidate_ranks(scan_ids, scans)
+    assert ranks[:17].tolist() == list(range(16)) + [0] and candidates.sum() == 56 and not candidates[14:16].any()
+    hosts = scan_ids // 2
+    logits = out_of_fold_logits(patches, labels, hosts, candidates, steps=60, log=lambda *a, **k: None)
+    assert np.isnan(logits[~candidates]).all() and np.isfinite(logits[candidates]).all()
+    assert auc(logits[candidates], labels[candidates]) > 0.9

@@ -31,7 +31,7 @@ CLOSING_RADIUS_MM = 10.0
 BORDER_MM = 4.0
 SUPPRESSION_MM = 6.0
 HU_FLOOR = -1000.0
-HU_CEILINGS = (150.0, -400.0)
+HU_CEILINGS = (150.0, -500.0)
 MIN_BLOBNESS = 0.15
 MAX_CANDIDATES = 300
 COARSE_FROM_MM = 3.6
@@ -120,7 +120,7 @@ def find_candidates(grid: Volume, region: np.ndarray, max_candidates: int = MAX_
     to the largest Hessian eigenvalue magnitude at the maximum's own scale: 1 for a ball,
     near 0 for a vessel (no curvature along its axis) or a wall. Two intensity windows
     are searched (in parallel) and their rankings interleaved: HU clipped at +150 (solid nodules and
-    masses keep their full contrast) and at -400 (vessels lose theirs, so faint
+    masses keep their full contrast) and at -500 (vessels lose theirs, so faint
     ground-glass nodules are not outranked by them).
 
     Args:

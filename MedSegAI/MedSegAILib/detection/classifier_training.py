@@ -12,9 +12,13 @@
    Candidates whose centre hits a nodule (the FROC hit criterion) are positives, all others
    negatives; every nodule adds two positives at jittered centres.
 3. The CNN (:mod:`.patch_classifier`) is trained on class-balanced batches with flips, axis
-   permutations, HU offsets and noise; its logits on every candidate are then calibrated by
-   Platt scaling (:mod:`.nodule_scorer`), and the weights, the calibration and the training
-   figures go into ``nodule_classifier.safetensors`` and ``detection_card.json``.
+   permutations, HU offsets and noise.
+4. Stacking (:func:`out_of_fold_logits`): one more network per training host, trained without
+   it, scores that host's candidates. On these out-of-fold logits a logistic regression fits
+   how much the candidate generator's own rank adds (the rank weight), then Platt scaling
+   calibrates the fused logit (:mod:`.nodule_scorer`). The weights of the network trained on
+   every host, the fusion, the calibration and the figures go into
+   ``nodule_classifier.safetensors`` and ``detection_card.json``.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from ..io.volume import Volume
 from .candidates import filled_lungs, find_candidates, search_region
 from .froc import PredictedFinding, is_hit
 from .detector import DEFAULT_THRESHOLD
-from .nodule_scorer import calibrate, fit_platt
+from .nodule_scorer import calibrate, fit_platt, fit_rank_weight, fuse
 from .patch_classifier import (
     PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, extract_patches, normalize, patch_logits, save_classifier,
 )
@@ -164,6 +168,40 @@ def train(patches: np.ndarray, labels: np.ndarray, steps: int, batch: int = 64, 
     return network.eval()
 
 
+def candidate_ranks(scan_ids: np.ndarray, scans: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Each patch's place in its scan's candidate ranking, and whether it is a candidate at all
+    (the jittered extra nodule patches that follow each scan's candidates are not)."""
+    ranks = np.concatenate([np.arange(n) for n in np.bincount(scan_ids)])
+    return ranks, ranks < np.repeat([s["candidates"] for s in scans], np.bincount(scan_ids))
+
+
+def scan_hosts(scans: Sequence[dict]) -> np.ndarray:
+    """The training host of each scan record (its name before ``:``)."""
+    return np.array([TRAINING_HOSTS.index(s["scan"].split(":")[0]) for s in scans])
+
+
+def out_of_fold_logits(patches: np.ndarray, labels: np.ndarray, hosts: np.ndarray, candidates: np.ndarray,
+                       steps: int, log=print) -> np.ndarray:
+    """Logits of every candidate patch from a network trained without its host (NaN elsewhere)."""
+    logits = np.full(len(labels), np.nan)
+    for host in np.unique(hosts):
+        started = time.perf_counter()
+        network = train(patches[hosts != host], labels[hosts != host], steps, log=lambda *a, **k: None)
+        chosen = (hosts == host) & candidates
+        logits[chosen] = patch_logits(network, patches[chosen].astype(np.float32))
+        log(f"fold without {TRAINING_HOSTS[host]}: {time.perf_counter() - started:.0f} s", flush=True)
+    return logits
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney, ties counted half)."""
+    from scipy.stats import rankdata
+
+    ranked, positive = rankdata(scores), np.asarray(labels) == 1
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    return float((ranked[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def training_figures(scores: np.ndarray, labels: np.ndarray, scans: np.ndarray, threshold: float) -> dict:
     """False candidates per scan and the fraction of true candidates kept at ``threshold``."""
     kept = scores >= threshold
@@ -207,13 +245,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     started = time.perf_counter()
     network = train(patches, labels, args.steps)
     minutes = (time.perf_counter() - started) / 60.0
-    # Calibration on the candidates themselves, at their natural frequency (jittered extras excluded).
-    real_candidates = np.concatenate([np.arange(n) for n in np.bincount(scan_ids)]) < np.repeat(
-        [s["candidates"] for s in scans], np.bincount(scan_ids))
-    logits = patch_logits(network, patches[real_candidates].astype(np.float32))
-    slope, intercept = fit_platt(logits, labels[real_candidates])
-    scores = calibrate(logits, slope, intercept)
-    figures = training_figures(scores, labels[real_candidates], scan_ids[real_candidates], DEFAULT_THRESHOLD)
+    # Stacking on out-of-fold logits of the candidates themselves, at their natural frequency (jittered extras excluded).
+    ranks, real_candidates = candidate_ranks(scan_ids, scans)
+    hosts = scan_hosts(scans)[scan_ids]
+    oof = out_of_fold_logits(patches, labels, hosts, real_candidates, args.steps)[real_candidates]
+    y, rank, host = labels[real_candidates], ranks[real_candidates], hosts[real_candidates]
+    rank_weight = fit_rank_weight(oof, rank, y)
+    fused = fuse(oof, rank, rank_weight)
+    slope, intercept = fit_platt(fused, y)
+    scores = calibrate(fused, slope, intercept)
+    figures = training_figures(scores, y, scan_ids[real_candidates], DEFAULT_THRESHOLD)
+    by_host = {TRAINING_HOSTS[h]: {"network": round(auc(oof[host == h], y[host == h]), 3),
+                                   "rank": round(auc(-rank[host == h], y[host == h]), 3),
+                                   "fused": round(auc(fused[host == h], y[host == h]), 3)} for h in np.unique(host)}
     out_dir.mkdir(parents=True, exist_ok=True)
     save_classifier(network, out_dir / CLASSIFIER_FILE)
     record = {
@@ -223,8 +267,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "architecture": "NoduleClassifier (detection/patch_classifier.py)",
             "patch_voxels": PATCH_VOXELS,
             "patch_spacing_mm": PATCH_SPACING_MM,
-            "calibration": {"method": "Platt scaling on the training candidates", "slope": slope, "intercept": intercept},
-            "training_candidates_at_default_threshold": figures,
+            "fusion": {"rank_weight": rank_weight,
+                       "method": "logit + rank_weight * log(1 + candidate rank), the weight from a logistic regression "
+                                 "on leave-one-training-host-out logits",
+                       "out_of_fold_auc": by_host},
+            "calibration": {"method": "Platt scaling of the fused out-of-fold logits of the training candidates",
+                            "slope": slope, "intercept": intercept},
+            "training_candidates_at_default_threshold": figures | {"scores": "out of fold"},
             "training_hosts": list(TRAINING_HOSTS),
             "held_out_hosts": list(HELD_OUT_HOSTS),
             "training_scans": scans,
@@ -235,6 +284,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         }
     }
     (out_dir / "detection_card.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(f"rank weight {rank_weight:.3f}; out-of-fold AUC {by_host}")
     print(f"calibration slope {slope:.3f} intercept {intercept:.3f}; at {DEFAULT_THRESHOLD}: {figures}; "
           f"wrote {out_dir / CLASSIFIER_FILE} and detection_card.json")
     return 0

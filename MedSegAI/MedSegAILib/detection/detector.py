@@ -2,7 +2,8 @@
 
 1. Candidates (:mod:`.candidates`): bright blobs inside the filled lungs of the model grid.
 2. Score (:mod:`.nodule_scorer`): the calibrated probability from the 3-D patch classifier
-   (:mod:`.patch_classifier`), which rejects vessels, airway walls and pleural bumps.
+   (:mod:`.patch_classifier`), which rejects vessels, airway walls and pleural bumps, fused
+   with the candidate's place in the generator's ranking.
 3. Candidates with ``score >= threshold``, best first, are outlined on the input grid by
    half-maximum region growing (:mod:`.nodule_mask`) and measured (:mod:`.measure`); one
    whose centre falls in an earlier finding's mask, whose mask lies mostly
@@ -111,7 +112,7 @@ def detect_nodules(
     check_cancelled(cancel)
     progress(0.3, f"detection: scoring {len(candidates)} candidate(s)")
     centers = np.array([c.center_lps for c in candidates]).reshape(-1, 3)
-    scores = scorer.score(extract_patches(grid, centers)) if candidates else np.zeros(0)
+    scores = scorer.score(extract_patches(grid, centers), np.arange(len(candidates))) if candidates else np.zeros(0)
     filled_volume = grid.with_array(filled.astype(np.uint8))
     kept: list[Finding] = []
     order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] >= threshold]

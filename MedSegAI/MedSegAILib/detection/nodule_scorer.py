@@ -1,8 +1,14 @@
-"""The calibrated nodule score of candidates: the patch classifier's logit through Platt scaling.
+"""The calibrated nodule score of candidates: the patch classifier's logit, fused with the
+candidate generator's own rank, through Platt scaling.
 
-``score = sigmoid(slope * logit + intercept)``, with ``slope`` and ``intercept`` fitted on the
-training candidates at their natural frequency (a few nodules among hundreds of vessels),
-so the score reads as the probability that a candidate of the training scans was a nodule.
+``score = sigmoid(slope * (logit + rank_weight * log(1 + rank)) + intercept)``, where ``rank``
+is the candidate's place in the generator's ranking (0 = the most blob-like). The rank weight
+is fitted by stacking: a logistic regression on the out-of-fold logits of networks each
+trained without one training host, so it says how far the network's verdict on an unseen
+scan should be trusted against the classical blob ranking. ``slope`` and ``intercept`` are
+fitted on the same out-of-fold candidates at their natural frequency (a few nodules among
+hundreds of vessels), so the score reads as the probability that a candidate of a scan the
+network never saw is a nodule. A card without a fusion entry has ``rank_weight = 0``.
 
 The classifier ships with the chest CT model: ``detection_card.json`` beside its
 ``model_card.json`` names the weights file, its SHA-256 (checked before loading) and the
@@ -35,15 +41,35 @@ class NoduleScorer:
     network: NoduleClassifier
     slope: float = 1.0
     intercept: float = 0.0
+    rank_weight: float = 0.0
     name: str = "nodule classifier, calibrated probability"
     _fused: NoduleClassifier = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._fused = fused_for_inference(self.network)
 
-    def score(self, patches: np.ndarray) -> np.ndarray:
-        """Scores in [0, 1] of HU patches ``(n, d, h, w)`` (:func:`.patch_classifier.extract_patches`)."""
-        return calibrate(patch_logits(self._fused, patches), self.slope, self.intercept)
+    def score(self, patches: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+        """Scores in [0, 1] of HU patches ``(n, d, h, w)`` (:func:`.patch_classifier.extract_patches`)
+        of candidates at places ``ranks`` (0 first) in the generator's ranking."""
+        return calibrate(fuse(patch_logits(self._fused, patches), ranks, self.rank_weight), self.slope, self.intercept)
+
+
+def fuse(logits: np.ndarray, ranks: np.ndarray, rank_weight: float) -> np.ndarray:
+    """``logits + rank_weight * log(1 + ranks)``: the network's logit and the candidate's blob rank in one."""
+    return np.asarray(logits, dtype=float) + rank_weight * np.log1p(np.asarray(ranks, dtype=float))
+
+
+def fit_rank_weight(logits: np.ndarray, ranks: np.ndarray, labels: np.ndarray) -> float:
+    """The rank weight of :func:`fuse`: the ratio of the rank's to the logit's coefficient in a
+    logistic regression of ``labels`` on ``(logits, log(1 + ranks))``.
+
+    Raises:
+        ValueError: only one class is present, or the logits carry no weight.
+    """
+    coefficients = fit_logistic(np.stack([np.asarray(logits, float), np.log1p(np.asarray(ranks, float))], axis=1), labels)
+    if coefficients[0] <= 0:
+        raise ValueError("the network's logits do not separate nodules from other candidates")
+    return float(coefficients[1] / coefficients[0])
 
 
 def calibrate(logits: np.ndarray, slope: float, intercept: float) -> np.ndarray:
@@ -51,8 +77,18 @@ def calibrate(logits: np.ndarray, slope: float, intercept: float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(slope * np.asarray(logits, dtype=float) + intercept, -50, 50)))
 
 
-def fit_platt(logits: np.ndarray, labels: np.ndarray, iterations: int = 100) -> tuple[float, float]:
-    """Platt scaling: the (slope, intercept) of a 1-D logistic regression, by Newton's method.
+def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Platt scaling: the (slope, intercept) of a 1-D logistic regression.
+
+    Raises:
+        ValueError: only one class is present.
+    """
+    slope, intercept = fit_logistic(np.asarray(logits, dtype=float)[:, None], labels)
+    return float(slope), float(intercept)
+
+
+def fit_logistic(features: np.ndarray, labels: np.ndarray, iterations: int = 100) -> np.ndarray:
+    """Coefficients of a logistic regression on ``features`` ``(n, p)``, then the intercept, by damped Newton.
 
     Raises:
         ValueError: only one class is present.
@@ -60,24 +96,24 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray, iterations: int = 100) -> 
     labels = np.asarray(labels, dtype=float)
     if labels.min() == labels.max():
         raise ValueError("need both nodules and other candidates to calibrate")
-    design = np.stack([np.asarray(logits, dtype=float), np.ones(len(labels))], axis=1)
+    design = np.concatenate([np.asarray(features, dtype=float), np.ones((len(labels), 1))], axis=1)
 
     def loss(beta: np.ndarray) -> float:
         z = design @ beta
         return float(np.sum(np.logaddexp(0.0, z) - labels * z))
 
-    beta = np.zeros(2)
+    beta = np.zeros(design.shape[1])
     for _ in range(iterations):
         p = 1.0 / (1.0 + np.exp(-np.clip(design @ beta, -50, 50)))
-        hessian = design.T @ (design * (p * (1 - p))[:, None]) + 1e-6 * np.eye(2)
+        hessian = design.T @ (design * (p * (1 - p))[:, None]) + 1e-6 * np.eye(len(beta))
         step = np.linalg.solve(hessian, design.T @ (p - labels))
         size = 1.0
-        while loss(beta - size * step) > loss(beta) and size > 1e-4:  # damped Newton
+        while loss(beta - size * step) > loss(beta) and size > 1e-4:
             size /= 2.0
         beta -= size * step
         if np.abs(size * step).max() < 1e-9:
             break
-    return float(beta[0]), float(beta[1])
+    return beta
 
 
 def read_detection_card(path: str | Path) -> dict[str, Any]:
@@ -112,4 +148,5 @@ def scorer_for_model(card: Optional[ModelCard]) -> NoduleScorer:
     folder = card.folder if card is not None and card.folder and (card.folder / DETECTION_CARD).is_file() else BUILTIN_FOLDER
     entry = read_detection_card(folder / DETECTION_CARD)
     network = load_classifier(folder / entry["file"], entry["sha256"])
-    return NoduleScorer(network, float(entry["calibration"]["slope"]), float(entry["calibration"]["intercept"]))
+    rank_weight = float(entry.get("fusion", {}).get("rank_weight", 0.0))
+    return NoduleScorer(network, float(entry["calibration"]["slope"]), float(entry["calibration"]["intercept"]), rank_weight)
