@@ -23,8 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "MedSegAI"))
+from bench_setup import REPO, SHARED_DATA  # noqa: E402  (first: puts the engine on sys.path)
 
 from MedSegAILib.detection.detector import DEFAULT_THRESHOLD  # noqa: E402
 from MedSegAILib.detection.nodule_scorer import scorer_for_model  # noqa: E402
@@ -34,7 +33,7 @@ from MedSegAILib.inference.device import select_device  # noqa: E402
 from MedSegAILib.io import read_volume  # noqa: E402
 from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
 
-DATA = REPO.parent / "shared" / "data" / "chest_ct_dicom"
+DATA = SHARED_DATA / "chest_ct_dicom"
 
 
 def main() -> int:

@@ -34,8 +34,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "MedSegAI"))
+from bench_setup import REPO, SHARED_DATA  # noqa: E402  (first: puts the engine on sys.path)
 
 import torch  # noqa: E402
 
@@ -48,7 +47,7 @@ from MedSegAILib.inference.device import select_device  # noqa: E402
 from MedSegAILib.io import Volume, read_volume  # noqa: E402
 from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
 
-DATA = REPO.parent / "shared" / "data"
+DATA = SHARED_DATA
 FRESH_SEED = 200_000  # training seeds are small integers, the first (now diagnosed) evaluation used 100000+
 
 

@@ -13,15 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "MedSegAI"))
+from bench_setup import REPO, SHARED_DATA, machine_record  # noqa: E402  (first: puts the engine on sys.path)
 
 import torch  # noqa: E402
 
@@ -30,7 +28,7 @@ from MedSegAILib.inference.engine import segment_volume  # noqa: E402
 from MedSegAILib.io import read_volume  # noqa: E402
 from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
 
-DATA = REPO.parent / "shared" / "data" / "chest_ct_dicom"
+DATA = SHARED_DATA / "chest_ct_dicom"
 THREADS = 2
 
 
@@ -76,7 +74,7 @@ def main() -> int:
         print(f"{name:<34} {seconds:8.2f}  {goal}")
     result = {
         "input": str(DATA.relative_to(REPO.parent)), "voxels_ijk": list(volume.shape_ijk), "threads": THREADS,
-        "cpu": platform.processor() or platform.machine(), "cores_visible": os.cpu_count(),
+        "machine": machine_record(THREADS),
         "detect_command_s": round(min(cli_seconds), 2), "segment_s": round(segment_best, 2),
         "detect_after_segment_s": round(detect_best, 3), "detect_overhead_fraction": round(overhead, 4),
         "findings": len(detection.findings), "candidates": detection.candidates,

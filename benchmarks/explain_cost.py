@@ -27,15 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Optional
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "MedSegAI"))
+from bench_setup import REPO, SHARED_DATA, machine_record  # noqa: E402  (first: puts the engine on sys.path)
 
 import torch  # noqa: E402
 
@@ -45,7 +43,7 @@ from MedSegAILib.inference.run_record import library_versions  # noqa: E402
 from MedSegAILib.models.registry import resolve_model  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "explain_cost.json"
-SHARED = Path(os.environ.get("MEDSEGAI_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED = Path(os.environ.get("MEDSEGAI_SHARED_DATA", SHARED_DATA))
 CHEST_SERIES = SHARED / "chest_ct_dicom"
 THREADS = 2
 TARGET_RATIO = 1.5
@@ -140,9 +138,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         "input": "../shared/data/chest_ct_dicom (512 x 512 x 141 DICOM)",
         "method": "medsegai segment in one process, CPU, 2 torch threads, warm-up run first, configurations interleaved, best of repeats",
         "target_ratio": TARGET_RATIO,
-        "machine": {"cpus": os.cpu_count(), "torch_threads": THREADS, "platform": platform.platform(),
-                    "load_average_at_start": [round(x, 2) for x in load_before],
-                    "load_average_at_end": [round(x, 2) for x in load_after]},
+        "machine": machine_record(THREADS) | {"load_average_at_start": [round(x, 2) for x in load_before],
+                                               "load_average_at_end": [round(x, 2) for x in load_after]},
         "versions": library_versions(),
         "runs": table,
     }

@@ -13,7 +13,6 @@ Grad-CAM (radiological view). The findings' map is drawn by detect_chest_ct.py.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import matplotlib
 
@@ -21,8 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "MedSegAI"))
+from bench_setup import REPO, SHARED_DATA  # noqa: E402  (first: puts the engine on sys.path)
 
 from MedSegAILib.explain.targets import segment_gradcam  # noqa: E402
 from MedSegAILib.inference.engine import segment_volume  # noqa: E402
@@ -31,7 +29,7 @@ from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
 from MedSegAILib.report.overlay import label_overlay  # noqa: E402
 from MedSegAILib.uncertainty.mc_dropout import estimate_uncertainty  # noqa: E402
 
-DATA = REPO.parent / "shared" / "data" / "chest_ct_dicom"
+DATA = SHARED_DATA / "chest_ct_dicom"
 MASS_LPS = (-85.3, 81.9, -9.3)  # finding 1 of benchmarks/results/detect_chest_ct.json
 SAMPLES = 10
 

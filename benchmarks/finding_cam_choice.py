@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "MedSegAI"))
+from bench_setup import REPO, SHARED_DATA  # noqa: E402  (first: puts the engine on sys.path)
 
 import numpy as np  # noqa: E402
 from scipy import ndimage  # noqa: E402
@@ -34,7 +32,7 @@ from MedSegAILib.io import Volume, read_volume  # noqa: E402
 from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
 from MedSegAILib.training.synthetic_nodules import NoduleSpec, insert_nodule  # noqa: E402
 
-DATA = REPO.parent / "shared" / "data"
+DATA = SHARED_DATA
 SCANS = {"TotalSegmentator chest crop b": DATA / "totalsegmentator" / "chest_ct_crop_b_1p5mm.nii.gz",
          "chest series": DATA / "chest_ct_dicom"}
 LAYERS = ("features.6", "features.5", "features.3")

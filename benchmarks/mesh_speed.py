@@ -28,14 +28,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "MedSegAI"))
+from bench_setup import REPO, machine_record  # noqa: E402  (first: puts the engine on sys.path)
 # Single-threaded BLAS: on a busy machine OpenBLAS threads stall the baseline's (N, 3) @ (3, 3)
 # transform for tens of milliseconds; this keeps contention from inflating the baseline's time.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -229,8 +227,8 @@ def main() -> int:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "accuracy": accuracy, "speed": speed,
-        "environment": {"cpu_count": os.cpu_count(), "python": platform.python_version(), "vtk": vtk.vtkVersion.GetVTKVersion(),
-                        "scikit_image": skimage.__version__, "numpy": np.__version__, "machine": platform.machine()},
+        "environment": machine_record() | {"vtk": vtk.vtkVersion.GetVTKVersion(), "scikit_image": skimage.__version__,
+                                           "numpy": np.__version__},
         "command": ".venv/bin/python benchmarks/mesh_speed.py --repeats " + str(args.repeats),
     }, indent=2) + "\n")
     print(f"\nwrote {RESULTS.relative_to(REPO)}")

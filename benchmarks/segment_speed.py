@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -38,8 +37,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "MedSegAI"))
+from bench_setup import REPO, SHARED_DATA, machine_record  # noqa: E402  (first: puts the engine on sys.path)
 
 import numpy as np  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
@@ -55,7 +53,7 @@ from MedSegAILib.models.card import ModelCard  # noqa: E402
 from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "segment_speed.json"
-SHARED = Path(os.environ.get("MEDSEGAI_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED = Path(os.environ.get("MEDSEGAI_SHARED_DATA", SHARED_DATA))
 CHEST_SERIES = SHARED / "chest_ct_dicom"
 LARGE_SLICES = 600
 THREADS = 2
@@ -190,8 +188,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     results = {
         "model": {"name": card.name, "version": card.version, "weights": weights, "sha256": card.weights["sha256"],
                   "spacing_mm": list(card.spacing), "network": card.network},
-        "machine": {"cpus": os.cpu_count(), "torch_threads": THREADS, "platform": platform.platform(),
-                    "load_average_at_start": [round(x, 2) for x in load_before]},
+        "machine": machine_record(THREADS) | {"load_average_at_start": [round(x, 2) for x in load_before]},
         "versions": library_versions(),
         "segment_chest_512x512x141": {**chest, "target_s": TARGET_SECONDS, "meets_target": chest["wall_s"] <= TARGET_SECONDS},
         "segment_512x512x600_memory": (
