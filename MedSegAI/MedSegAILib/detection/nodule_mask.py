@@ -8,7 +8,10 @@ centre) and its outer shell (0.5 to 0.8 radius), so a part-solid nodule is outli
 ground-glass rim rather than around its solid core. The component that holds
 the centre is kept, limited to the search region (the filled lungs, so a juxta-pleural
 nodule does not leak into the chest wall) and to a ball of a few radii; a morphological
-opening then cuts the vessels that touch it.
+opening then cuts the vessels that touch it. When the candidate's core lies outside the
+filled lungs (a juxta-pleural nodule in a dent that their cheap polyhedral closing left
+open), the region is closed again around it with a Euclidean ball; a candidate on a flat
+wall gains nothing from that and is dropped.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..inference.resample import resample_like
 from ..io.volume import Volume
 
 MIN_CONTRAST_HU = 100.0
+CLOSING_RADIUS_MM = 10.0
 DEFAULT_LUNG_HU = -850.0
 LUNG_DARK_HU = -600.0
 
@@ -54,6 +58,9 @@ def nodule_mask(
     core = distance <= max(0.4 * radius_mm, 1.5 * float(np.max(image.spacing)) / 2.0 + 0.5)
     if not core.any():
         core = distance <= distance.min()
+    if not allowed[core].any():
+        # A juxta-pleural nodule in a dent of the lungs that the search region's cheap closing left open.
+        allowed = _closed(allowed, crop.spacing, CLOSING_RADIUS_MM)
     core_hu = float(np.median(hu[core]))
     shell = (distance >= 0.5 * radius_mm) & (distance <= 0.8 * radius_mm)
     # A part-solid nodule: the outer ground glass, not the solid core, sets its edge.
@@ -70,6 +77,16 @@ def nodule_mask(
         return None
     opened = _component_at(ndimage.binary_opening(mask, _ball(image.spacing, min(0.3 * radius_mm, 2.5))), core)
     return slices, opened if opened is not None else mask
+
+
+def _closed(mask: np.ndarray, spacing: tuple[float, float, float], radius_mm: float) -> np.ndarray:
+    """Binary closing of ``mask`` with a Euclidean ball of ``radius_mm`` on voxels of ``spacing`` (x, y, z);
+    the crop's edges are extended outwards so that they do not erode it."""
+    pad = [int(np.ceil(radius_mm / s)) + 1 for s in spacing[::-1]]
+    padded = np.pad(mask, [(p, p) for p in pad], mode="edge")
+    dilated = ndimage.distance_transform_edt(~padded, sampling=spacing[::-1]) <= radius_mm
+    closed = ndimage.distance_transform_edt(dilated, sampling=spacing[::-1]) > radius_mm
+    return closed[tuple(slice(p, -p) for p in pad)] | mask
 
 
 def _component_at(mask: np.ndarray, core: np.ndarray) -> Optional[np.ndarray]:
