@@ -1,5 +1,5 @@
 """What every benchmark script shares: the engine importable from this checkout, where the
-shared data lies, and a record of the machine a result was measured on.
+shared data lies (``$MEDSEGAI_SHARED_DATA``, else ``../shared/data`` beside the checkout), and a record of the machine a result was measured on.
 
 Scripts import it first (``from bench_setup import REPO, SHARED_DATA, machine_record``), before
 ``MedSegAILib``.
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("MEDSEGAI_SHARED_DATA", REPO.parent / "shared" / "data"))
 sys.path.insert(0, str(REPO / "MedSegAI"))
 
 

@@ -119,7 +119,8 @@ def main() -> int:
     parser.add_argument("--min-score", type=float, default=0.001, help="keep findings down to this score")
     parser.add_argument("--nodules", type=int, default=3, help="nodules inserted per copy")
     parser.add_argument("--seed", type=int, default=FRESH_SEED, help="first nodule seed (ct64; crop_b +2000, chest +1000)")
-    parser.add_argument("--network-only", action="store_true", help="rank by the patch network alone (rank weight 0)")
+    parser.add_argument("--network-only", action="store_true", help="rank by the patch network alone (rank weight 0; the FROC order is right, "
+                        "but the scores are not calibrated: the calibration was fitted on the fused logit)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "detect_froc"))
     args = parser.parse_args()
     torch.set_num_threads(2)

@@ -43,8 +43,7 @@ from MedSegAILib.inference.run_record import library_versions  # noqa: E402
 from MedSegAILib.models.registry import resolve_model  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "explain_cost.json"
-SHARED = Path(os.environ.get("MEDSEGAI_SHARED_DATA", SHARED_DATA))
-CHEST_SERIES = SHARED / "chest_ct_dicom"
+CHEST_SERIES = SHARED_DATA / "chest_ct_dicom"
 THREADS = 2
 TARGET_RATIO = 1.5
 GRADCAM_SEGMENT = "lung nodule"

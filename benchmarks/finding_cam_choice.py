@@ -17,7 +17,6 @@ Prints a table and writes benchmarks/results/finding_cam_choice.json.
 from __future__ import annotations
 
 import json
-import sys
 
 from bench_setup import REPO, SHARED_DATA  # noqa: E402  (first: puts the engine on sys.path)
 

@@ -53,8 +53,7 @@ from MedSegAILib.models.card import ModelCard  # noqa: E402
 from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "segment_speed.json"
-SHARED = Path(os.environ.get("MEDSEGAI_SHARED_DATA", SHARED_DATA))
-CHEST_SERIES = SHARED / "chest_ct_dicom"
+CHEST_SERIES = SHARED_DATA / "chest_ct_dicom"
 LARGE_SLICES = 600
 THREADS = 2
 TARGET_SECONDS = 30.0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -111,6 +110,16 @@ def test_a_model_folder_ships_its_own_classifier_and_an_altered_file_is_refused(
         scorer_for_model(card)
     (tmp_path / DETECTION_CARD).write_text("{}")
     with pytest.raises(InputError, match="detection card"):
+        read_detection_card(tmp_path / DETECTION_CARD)
+
+
+def test_a_card_with_a_malformed_fusion_is_refused(tmp_path):
+    torch.manual_seed(0)
+    _write_classifier(tmp_path, NoduleClassifier().eval())
+    card = json.loads((tmp_path / DETECTION_CARD).read_text())
+    card["nodule_classifier"]["fusion"] = {"rank_weight": "strong"}
+    (tmp_path / DETECTION_CARD).write_text(json.dumps(card))
+    with pytest.raises(InputError, match="rank_weight"):
         read_detection_card(tmp_path / DETECTION_CARD)
 
 

@@ -13,7 +13,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from MedSegAILib.detection.detector import detect_nodules
-from MedSegAILib.detection.nodule_scorer import NoduleScorer, calibrate
+from MedSegAILib.detection.nodule_scorer import NoduleScorer, calibrate, fuse
 from MedSegAILib.detection.patch_classifier import PATCH_SPACING_MM, PATCH_VOXELS, extract_patches, normalize, patch_logits
 from MedSegAILib.errors import InputError
 from MedSegAILib.explain.finding_gradcam import (
@@ -137,7 +137,7 @@ def two_nodules(random_classifier):
     centers = [image.ijk_to_lps(np.array(p, dtype=float)) for p in ([30, 30, 30], [90, 28, 32])]
     for center in centers:
         image.array[np.linalg.norm(lps - center, axis=-1) <= 5.0] = 40.0
-    scorer = NoduleScorer(random_classifier, slope=0.7, intercept=-0.3)
+    scorer = NoduleScorer(random_classifier, slope=0.7, intercept=-0.3, rank_weight=-0.5)
     detection = detect_nodules(image, image.array < -500, image, scorer, threshold=0.0)
     return image, centers, scorer, detection
 
@@ -152,7 +152,8 @@ def test_findings_map_is_one_per_finding_combined_in_0_1(two_nodules):
     lps = image.ijk_to_lps(np.argwhere(np.ones(image.array.shape, bool))[:, ::-1]).reshape(image.array.shape + (3,))
     for finding, cam in zip(findings, cams):
         assert cam.finding_id == finding.id and cam.patch_map.shape == (PATCH_VOXELS,) * 3
-        assert calibrate(np.array([cam.logit]), scorer.slope, scorer.intercept)[0] == pytest.approx(finding.score, abs=1e-4)
+        fused = fuse(np.array([cam.logit]), np.array([finding.candidate.rank]), scorer.rank_weight)
+        assert calibrate(fused, scorer.slope, scorer.intercept)[0] == pytest.approx(finding.score, abs=1e-4)
         near = np.abs(lps - np.array(cam.center_lps)).max(axis=-1) <= HALF_PATCH_MM
         assert values[near].max() == pytest.approx(1.0, abs=1e-6)  # each finding normalised by its own maximum
     far = np.min([np.abs(lps - np.array(cam.center_lps)).max(axis=-1) for cam in cams], axis=0) > HALF_PATCH_MM + 1e-3

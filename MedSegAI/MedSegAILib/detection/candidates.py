@@ -39,12 +39,14 @@ COARSE_FROM_MM = 3.6
 
 @dataclass(frozen=True)
 class Candidate:
-    """A blob: centre (model-grid ``[k, j, i]`` voxel and LPS mm), radius estimate and response."""
+    """A blob: centre (model-grid ``[k, j, i]`` voxel and LPS mm), radius estimate, response
+    (LoG response x blobness) and its place in the generator's ranking (0 = most blob-like)."""
 
     index_kji: tuple[int, int, int]
     center_lps: tuple[float, float, float]
     radius_mm: float
     response: float
+    rank: int
 
 
 def filled_lungs(lung: np.ndarray, spacing_mm: float) -> np.ndarray:
@@ -153,7 +155,7 @@ def find_candidates(grid: Volume, region: np.ndarray, max_candidates: int = MAX_
         if np.any(distance < np.maximum(SUPPRESSION_MM, 0.8 * kept_radii)):
             continue
         center = grid.ijk_to_lps(position[::-1].astype(float))
-        kept.append(Candidate(tuple(int(v) for v in position), tuple(float(c) for c in center), radius, rank))
+        kept.append(Candidate(tuple(int(v) for v in position), tuple(float(c) for c in center), radius, rank, len(kept)))
         kept_points = np.vstack([kept_points, position])
         kept_radii = np.append(kept_radii, radius)
         if len(kept) >= max_candidates:

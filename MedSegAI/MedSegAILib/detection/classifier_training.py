@@ -7,7 +7,7 @@
    grid (so coarse screening-like scans are not a surprise). CIP ct-64 and TotalSegmentator
    chest crop b are held out for evaluation (benchmarks/detect_froc.py).
 2. Each host is segmented once (its lungs on the model grid); each replicate inserts new
-   nodules (:mod:`..training.synthetic_nodules`, seeds ``1000 * host + replicate``, all below
+   nodules (:mod:`..training.synthetic_nodules`, seeds ``1000 * (2 * host + coarse) + replicate``, all below
    the held-out seeds 100000+) and runs the candidate generator (:mod:`.candidates`).
    Candidates whose centre hits a nodule (the FROC hit criterion) are positives, all others
    negatives; every nodule adds two positives at jittered centres.
@@ -171,8 +171,9 @@ def train(patches: np.ndarray, labels: np.ndarray, steps: int, batch: int = 64, 
 def candidate_ranks(scan_ids: np.ndarray, scans: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
     """Each patch's place in its scan's candidate ranking, and whether it is a candidate at all
     (the jittered extra nodule patches that follow each scan's candidates are not)."""
-    ranks = np.concatenate([np.arange(n) for n in np.bincount(scan_ids)])
-    return ranks, ranks < np.repeat([s["candidates"] for s in scans], np.bincount(scan_ids))
+    counts = np.bincount(scan_ids, minlength=len(scans))
+    ranks = np.concatenate([np.arange(n) for n in counts])
+    return ranks, ranks < np.repeat([s["candidates"] for s in scans], counts)
 
 
 def scan_hosts(scans: Sequence[dict]) -> np.ndarray:
@@ -193,13 +194,19 @@ def out_of_fold_logits(patches: np.ndarray, labels: np.ndarray, hosts: np.ndarra
     return logits
 
 
-def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties counted half)."""
+def auc(scores: np.ndarray, labels: np.ndarray) -> Optional[float]:
+    """Area under the ROC curve (Mann-Whitney, ties counted half); None with only one class."""
     from scipy.stats import rankdata
 
     ranked, positive = rankdata(scores), np.asarray(labels) == 1
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
     return float((ranked[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _rounded(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(value, 3)
 
 
 def training_figures(scores: np.ndarray, labels: np.ndarray, scans: np.ndarray, threshold: float) -> dict:
@@ -213,7 +220,7 @@ def training_figures(scores: np.ndarray, labels: np.ndarray, scans: np.ndarray, 
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Collect candidates, train, choose the threshold, write weights and card."""
+    """Collect candidates, train, stack (rank weight and calibration), write weights and card."""
     from ..inference.device import select_device
     from ..models.registry import load_model, resolve_model
     from ..models.weights import sha256_of_file
@@ -255,9 +262,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     slope, intercept = fit_platt(fused, y)
     scores = calibrate(fused, slope, intercept)
     figures = training_figures(scores, y, scan_ids[real_candidates], DEFAULT_THRESHOLD)
-    by_host = {TRAINING_HOSTS[h]: {"network": round(auc(oof[host == h], y[host == h]), 3),
-                                   "rank": round(auc(-rank[host == h], y[host == h]), 3),
-                                   "fused": round(auc(fused[host == h], y[host == h]), 3)} for h in np.unique(host)}
+    by_host = {TRAINING_HOSTS[h]: {name: _rounded(auc(values[host == h], y[host == h]))
+                                   for name, values in (("network", oof), ("rank", -rank), ("fused", fused))}
+               for h in np.unique(host)}
     out_dir.mkdir(parents=True, exist_ok=True)
     save_classifier(network, out_dir / CLASSIFIER_FILE)
     record = {

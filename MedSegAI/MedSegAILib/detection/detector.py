@@ -112,7 +112,8 @@ def detect_nodules(
     check_cancelled(cancel)
     progress(0.3, f"detection: scoring {len(candidates)} candidate(s)")
     centers = np.array([c.center_lps for c in candidates]).reshape(-1, 3)
-    scores = scorer.score(extract_patches(grid, centers), np.arange(len(candidates))) if candidates else np.zeros(0)
+    ranks = np.array([c.rank for c in candidates])
+    scores = scorer.score(extract_patches(grid, centers), ranks) if candidates else np.zeros(0)
     filled_volume = grid.with_array(filled.astype(np.uint8))
     kept: list[Finding] = []
     order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] >= threshold]

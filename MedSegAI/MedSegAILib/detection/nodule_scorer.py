@@ -36,13 +36,13 @@ BUILTIN_FOLDER = Path(__file__).resolve().parents[1] / "models" / "builtin" / "c
 
 @dataclass
 class NoduleScorer:
-    """The patch classifier and its calibration."""
+    """The patch classifier, its fusion with the candidate's blob rank, and the calibration."""
 
     network: NoduleClassifier
     slope: float = 1.0
     intercept: float = 0.0
     rank_weight: float = 0.0
-    name: str = "nodule classifier, calibrated probability"
+    name: str = "nodule classifier fused with the blob rank, calibrated probability"
     _fused: NoduleClassifier = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -128,10 +128,12 @@ def read_detection_card(path: str | Path) -> dict[str, Any]:
         for key in ("file", "sha256", "calibration"):
             entry[key]
         float(entry["calibration"]["slope"]), float(entry["calibration"]["intercept"])
+        float((entry.get("fusion") or {}).get("rank_weight", 0.0))
         spacing = float(entry.get("patch_spacing_mm", PATCH_SPACING_MM))
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise InputError(f"{path}: not a valid detection card ({error!r}); it needs nodule_classifier.file, "
-                         ".sha256 and .calibration.slope/.intercept") from None
+                         ".sha256 and .calibration.slope/.intercept, and a number in .fusion.rank_weight if "
+                         "it has a fusion") from None
     if abs(spacing - PATCH_SPACING_MM) > 1e-6:
         raise InputError(f"{path}: the nodule classifier was trained on patches sampled at {spacing} mm; this version of "
                          f"MedSegAI samples them at {PATCH_SPACING_MM} mm (retrain it with "
@@ -148,5 +150,5 @@ def scorer_for_model(card: Optional[ModelCard]) -> NoduleScorer:
     folder = card.folder if card is not None and card.folder and (card.folder / DETECTION_CARD).is_file() else BUILTIN_FOLDER
     entry = read_detection_card(folder / DETECTION_CARD)
     network = load_classifier(folder / entry["file"], entry["sha256"])
-    rank_weight = float(entry.get("fusion", {}).get("rank_weight", 0.0))
+    rank_weight = float((entry.get("fusion") or {}).get("rank_weight", 0.0))
     return NoduleScorer(network, float(entry["calibration"]["slope"]), float(entry["calibration"]["intercept"]), rank_weight)

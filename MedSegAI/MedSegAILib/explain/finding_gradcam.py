@@ -1,9 +1,10 @@
 """Grad-CAM of a detection finding: where the nodule classifier looked when it scored it.
 
 A finding's score is the patch classifier's logit (:mod:`~MedSegAILib.detection.patch_classifier`)
-through Platt scaling, for the ``PATCH_VOXELS``³ HU patch sampled at ``PATCH_SPACING_MM``
-along the LPS axes around the candidate the finding grew from. Its class activation map
-explains that logit:
+for the ``PATCH_VOXELS``³ HU patch sampled at ``PATCH_SPACING_MM`` along the LPS axes around
+the candidate the finding grew from, plus a constant for the candidate's place in the blob
+ranking, through Platt scaling (:mod:`~MedSegAILib.detection.nodule_scorer`). Its class
+activation map explains the logit, the only part that depends on the image inside the patch:
 
 - the patch is extracted from the model-grid CT with :func:`extract_patches`, around the
   candidate's centre (the patch that was scored; the measured centre for a finding without one);
