@@ -113,22 +113,23 @@ def test_a_model_folder_ships_its_own_classifier_and_an_altered_file_is_refused(
         read_detection_card(tmp_path / DETECTION_CARD)
 
 
-def test_a_card_with_a_malformed_fusion_is_refused(tmp_path):
+def _card_with(folder, key: str, value) -> None:
+    """A valid classifier card in ``folder`` with ``nodule_classifier[key]`` set to ``value``."""
     torch.manual_seed(0)
-    _write_classifier(tmp_path, NoduleClassifier().eval())
-    card = json.loads((tmp_path / DETECTION_CARD).read_text())
-    card["nodule_classifier"]["fusion"] = {"rank_weight": "strong"}
-    (tmp_path / DETECTION_CARD).write_text(json.dumps(card))
+    _write_classifier(folder, NoduleClassifier().eval())
+    card = json.loads((folder / DETECTION_CARD).read_text())
+    card["nodule_classifier"][key] = value
+    (folder / DETECTION_CARD).write_text(json.dumps(card))
+
+
+def test_a_card_with_a_malformed_fusion_is_refused(tmp_path):
+    _card_with(tmp_path, "fusion", {"rank_weight": "strong"})
     with pytest.raises(InputError, match="rank_weight"):
         read_detection_card(tmp_path / DETECTION_CARD)
 
 
 def test_a_classifier_trained_on_patches_of_another_spacing_is_refused(tmp_path):
-    torch.manual_seed(0)
-    _write_classifier(tmp_path, NoduleClassifier().eval())
-    card = json.loads((tmp_path / DETECTION_CARD).read_text())
-    card["nodule_classifier"]["patch_spacing_mm"] = PATCH_SPACING_MM + 1.0
-    (tmp_path / DETECTION_CARD).write_text(json.dumps(card))
+    _card_with(tmp_path, "patch_spacing_mm", PATCH_SPACING_MM + 1.0)
     with pytest.raises(InputError, match="trained on patches sampled at"):
         read_detection_card(tmp_path / DETECTION_CARD)
 
@@ -149,7 +150,8 @@ def test_a_model_without_its_own_classifier_uses_the_built_in_one(tmp_path):
 
 
 def test_out_of_fold_logits_come_from_networks_that_never_saw_the_host():
-    from MedSegAILib.detection.classifier_training import auc, candidate_ranks, out_of_fold_logits
+    from MedSegAILib.detection.classifier_training import candidate_ranks, out_of_fold_logits
+    from MedSegAILib.uncertainty.evaluation import auroc
 
     patches, labels = _toy_patches(np.random.default_rng(2), 64)
     scans = [{"candidates": 14}, {"candidates": 14}, {"candidates": 14}, {"candidates": 14}]
@@ -159,4 +161,4 @@ def test_out_of_fold_logits_come_from_networks_that_never_saw_the_host():
     hosts = scan_ids // 2
     logits = out_of_fold_logits(patches, labels, hosts, candidates, steps=60, log=lambda *a, **k: None)
     assert np.isnan(logits[~candidates]).all() and np.isfinite(logits[candidates]).all()
-    assert auc(logits[candidates], labels[candidates]) > 0.9
+    assert auroc(logits[candidates], labels[candidates]) > 0.9

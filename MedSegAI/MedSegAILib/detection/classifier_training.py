@@ -194,21 +194,6 @@ def out_of_fold_logits(patches: np.ndarray, labels: np.ndarray, hosts: np.ndarra
     return logits
 
 
-def auc(scores: np.ndarray, labels: np.ndarray) -> Optional[float]:
-    """Area under the ROC curve (Mann-Whitney, ties counted half); None with only one class."""
-    from scipy.stats import rankdata
-
-    ranked, positive = rankdata(scores), np.asarray(labels) == 1
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
-        return None
-    return float((ranked[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _rounded(value: Optional[float]) -> Optional[float]:
-    return None if value is None else round(value, 3)
-
-
 def training_figures(scores: np.ndarray, labels: np.ndarray, scans: np.ndarray, threshold: float) -> dict:
     """False candidates per scan and the fraction of true candidates kept at ``threshold``."""
     kept = scores >= threshold
@@ -224,6 +209,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from ..inference.device import select_device
     from ..models.registry import load_model, resolve_model
     from ..models.weights import sha256_of_file
+    from ..uncertainty.evaluation import auroc
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="segmentation model whose lungs and grid are used (default: chest_ct)")
@@ -262,7 +248,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     slope, intercept = fit_platt(fused, y)
     scores = calibrate(fused, slope, intercept)
     figures = training_figures(scores, y, scan_ids[real_candidates], DEFAULT_THRESHOLD)
-    by_host = {TRAINING_HOSTS[h]: {name: _rounded(auc(values[host == h], y[host == h]))
+    by_host = {TRAINING_HOSTS[h]: {name: None if (area := auroc(values[host == h], y[host == h])) is None else round(area, 3)
                                    for name, values in (("network", oof), ("rank", -rank), ("fused", fused))}
                for h in np.unique(host)}
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -128,7 +128,7 @@ def read_detection_card(path: str | Path) -> dict[str, Any]:
         for key in ("file", "sha256", "calibration"):
             entry[key]
         float(entry["calibration"]["slope"]), float(entry["calibration"]["intercept"])
-        float((entry.get("fusion") or {}).get("rank_weight", 0.0))
+        _rank_weight(entry)
         spacing = float(entry.get("patch_spacing_mm", PATCH_SPACING_MM))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise InputError(f"{path}: not a valid detection card ({error!r}); it needs nodule_classifier.file, "
@@ -150,5 +150,10 @@ def scorer_for_model(card: Optional[ModelCard]) -> NoduleScorer:
     folder = card.folder if card is not None and card.folder and (card.folder / DETECTION_CARD).is_file() else BUILTIN_FOLDER
     entry = read_detection_card(folder / DETECTION_CARD)
     network = load_classifier(folder / entry["file"], entry["sha256"])
-    rank_weight = float((entry.get("fusion") or {}).get("rank_weight", 0.0))
-    return NoduleScorer(network, float(entry["calibration"]["slope"]), float(entry["calibration"]["intercept"]), rank_weight)
+    return NoduleScorer(network, float(entry["calibration"]["slope"]), float(entry["calibration"]["intercept"]),
+                        _rank_weight(entry))
+
+
+def _rank_weight(entry: dict[str, Any]) -> float:
+    """The card's fusion weight; 0 (the network alone) for a card without a fusion."""
+    return float((entry.get("fusion") or {}).get("rank_weight", 0.0))
