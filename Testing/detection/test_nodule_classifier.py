@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from MedSegAILib.detection.classifier_training import train
+from MedSegAILib.detection.classifier_training import train, train_ensemble
 from MedSegAILib.detection.nodule_scorer import (
     BUILTIN_FOLDER, DETECTION_CARD, NoduleScorer, calibrate, fit_platt, fit_rank_weight, fuse, read_detection_card,
     scorer_for_model,
 )
 from MedSegAILib.detection.patch_classifier import (
-    PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, extract_patches, load_classifier, save_classifier,
+    PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, NoduleEnsemble, extract_patches, fused_for_inference, load_classifier,
+    patch_logits, save_classifier,
 )
 from MedSegAILib.errors import InputError
 from MedSegAILib.models.weights import sha256_of_file
@@ -58,6 +59,37 @@ def test_training_on_tiny_data_learns_balls_from_rods():
     test_patches, test_labels = _toy_patches(np.random.default_rng(1), 20)
     scores = NoduleScorer(network).score(test_patches, np.zeros(len(test_patches)))
     assert scores[test_labels == 1].min() > scores[test_labels == 0].max()
+
+
+def test_an_ensemble_learns_from_tiny_data_and_scores_its_members_mean_logit():
+    patches, labels = _toy_patches(np.random.default_rng(0), 48)
+    ensemble = train_ensemble(patches, labels, steps=60, members=2, batch=16, log=lambda *a, **k: None)
+    assert isinstance(ensemble, NoduleEnsemble) and len(ensemble.members) == 2 and not ensemble.training
+    first, second = (dict(member.state_dict()) for member in ensemble.members)
+    assert not torch.equal(first["features.0.0.weight"], second["features.0.0.weight"]), "members share a seed"
+    test_patches, test_labels = _toy_patches(np.random.default_rng(1), 20)
+    members = [patch_logits(member, test_patches) for member in ensemble.members]
+    assert np.allclose(patch_logits(ensemble, test_patches), np.mean(members, axis=0), atol=1e-5)
+    assert np.allclose(patch_logits(fused_for_inference(ensemble), test_patches), np.mean(members, axis=0), atol=1e-4)
+    scores = NoduleScorer(ensemble).score(test_patches, np.zeros(len(test_patches)))
+    assert scores[test_labels == 1].min() > scores[test_labels == 0].max()
+
+
+def test_one_member_is_a_plain_classifier_and_an_empty_ensemble_is_refused():
+    patches, labels = _toy_patches(np.random.default_rng(0), 16)
+    assert isinstance(train_ensemble(patches, labels, steps=2, members=1, batch=8, log=lambda *a, **k: None), NoduleClassifier)
+    with pytest.raises(ValueError, match="at least one member"):
+        NoduleEnsemble(0)
+
+
+def test_an_ensemble_file_loads_back_as_the_same_ensemble(tmp_path):
+    torch.manual_seed(0)
+    ensemble = NoduleEnsemble(3).eval()
+    save_classifier(ensemble, tmp_path / "e.safetensors")
+    loaded = load_classifier(tmp_path / "e.safetensors", sha256_of_file(tmp_path / "e.safetensors"))
+    assert isinstance(loaded, NoduleEnsemble) and len(loaded.members) == 3
+    patches, _ = _toy_patches(np.random.default_rng(3), 4)
+    assert np.array_equal(patch_logits(loaded, patches), patch_logits(ensemble, patches))
 
 
 def test_platt_scaling_recovers_a_known_calibration():
@@ -137,7 +169,7 @@ def test_a_classifier_trained_on_patches_of_another_spacing_is_refused(tmp_path)
 def test_the_built_in_classifier_is_shipped_with_its_checksum():
     entry = read_detection_card(BUILTIN_FOLDER / DETECTION_CARD)
     network = load_classifier(BUILTIN_FOLDER / entry["file"], entry["sha256"])
-    assert isinstance(network, NoduleClassifier) and not network.training
+    assert isinstance(network, (NoduleClassifier, NoduleEnsemble)) and not network.training
     assert (BUILTIN_FOLDER / entry["file"]).stat().st_size < 1_000_000
 
 

@@ -14,7 +14,9 @@ from scipy.spatial.transform import Rotation
 
 from MedSegAILib.detection.detector import detect_nodules
 from MedSegAILib.detection.nodule_scorer import NoduleScorer, calibrate, fuse
-from MedSegAILib.detection.patch_classifier import PATCH_SPACING_MM, PATCH_VOXELS, extract_patches, normalize, patch_logits
+from MedSegAILib.detection.patch_classifier import (
+    PATCH_SPACING_MM, PATCH_VOXELS, NoduleEnsemble, extract_patches, normalize, patch_logits,
+)
 from MedSegAILib.errors import InputError
 from MedSegAILib.explain.finding_gradcam import (
     DEFAULT_FINDING_LAYER, check_finding_layer, finding_layers, findings_gradcam, patch_center, patch_gradcam,
@@ -109,6 +111,21 @@ def test_the_layercam_method_weights_each_cell_by_its_own_positive_gradient(rand
     theirs = torch.nn.functional.interpolate(cam, size=patches.shape[1:], mode="trilinear", align_corners=False)[:, 0].detach().numpy()
     assert ours.max() > 0
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6 * float(np.abs(theirs).max()))
+
+
+@pytest.mark.parametrize("method", ["layercam", "gradcam"])
+def test_an_ensembles_map_and_logit_are_its_members_means(method):
+    torch.manual_seed(1)
+    ensemble = NoduleEnsemble(2).eval()
+    image = oblique_grid()
+    image.array[:] = np.random.default_rng(0).normal(-500.0, 300.0, image.array.shape)
+    patches = extract_patches(image, np.array([[0.0, 0.0, 0.0], [20.0, 10.0, -15.0]]))
+    maps, logits = patch_gradcam(ensemble, patches, method=method)
+    members = [patch_gradcam(member, patches, method=method) for member in ensemble.members]
+    assert maps.max() > 0
+    assert np.allclose(maps, np.mean([m for m, _ in members], axis=0), atol=1e-6)
+    assert np.allclose(logits, patch_logits(ensemble, patches), atol=1e-5)
+    assert "features.3" in finding_layers(ensemble)
 
 
 def test_an_unknown_method_is_refused(random_classifier):

@@ -1,6 +1,6 @@
 """Train the nodule patch classifier on candidates from training scans with inserted nodules.
 
-    python -m MedSegAILib.detection.classifier_training [--replicates 12] [--steps 2000]
+    python -m MedSegAILib.detection.classifier_training [--replicates 12] [--steps 2000] [--members 1]
 
 1. Hosts: the training scans (chest_ct_dicom with its real mass, TotalSegmentator chest
    crop a, the abdomen scan's lung bases), each as acquired and degraded to a 4.2 x 4.2 x 4 mm
@@ -12,9 +12,10 @@
    Candidates whose centre hits a nodule (the FROC hit criterion) are positives, all others
    negatives; every nodule adds two positives at jittered centres.
 3. The CNN (:mod:`.patch_classifier`) is trained on class-balanced batches with flips, axis
-   permutations, HU offsets and noise.
-4. Stacking (:func:`out_of_fold_logits`): one more network per training host, trained without
-   it, scores that host's candidates. On these out-of-fold logits a logistic regression fits
+   permutations, HU offsets and noise; with ``--members N``, N of them with seeds 0..N-1,
+   whose logits are averaged (:class:`.patch_classifier.NoduleEnsemble`).
+4. Stacking (:func:`out_of_fold_logits`): one more network (of as many members) per training
+   host, trained without it, scores that host's candidates. On these out-of-fold logits a logistic regression fits
    how much the candidate generator's own rank adds (the rank weight), then Platt scaling
    calibrates the fused logit (:mod:`.nodule_scorer`). The weights of the network trained on
    every host, the fusion, the calibration and the figures go into
@@ -41,7 +42,8 @@ from .froc import PredictedFinding, is_hit
 from .detector import DEFAULT_THRESHOLD
 from .nodule_scorer import calibrate, fit_platt, fit_rank_weight, fuse
 from .patch_classifier import (
-    PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, extract_patches, normalize, patch_logits, save_classifier,
+    PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, NoduleEnsemble, extract_patches, normalize, patch_logits,
+    save_classifier,
 )
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -168,6 +170,21 @@ def train(patches: np.ndarray, labels: np.ndarray, steps: int, batch: int = 64, 
     return network.eval()
 
 
+def train_ensemble(patches: np.ndarray, labels: np.ndarray, steps: int, members: int, batch: int = 64,
+                   log=print) -> torch.nn.Module:
+    """``members`` networks trained alike with seeds 0, 1, ... and averaged (:class:`.patch_classifier.NoduleEnsemble`);
+    one member is a plain :class:`.patch_classifier.NoduleClassifier`."""
+    networks = []
+    for seed in range(members):
+        networks.append(train(patches, labels, steps, batch=batch, seed=seed, log=log))
+    if members == 1:
+        return networks[0]
+    ensemble = NoduleEnsemble(members)
+    for member, network in zip(ensemble.members, networks):
+        member.load_state_dict(network.state_dict())
+    return ensemble.eval()
+
+
 def candidate_ranks(scan_ids: np.ndarray, scans: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
     """Each patch's place in its scan's candidate ranking, and whether it is a candidate at all
     (the jittered extra nodule patches that follow each scan's candidates are not)."""
@@ -182,12 +199,13 @@ def scan_hosts(scans: Sequence[dict]) -> np.ndarray:
 
 
 def out_of_fold_logits(patches: np.ndarray, labels: np.ndarray, hosts: np.ndarray, candidates: np.ndarray,
-                       steps: int, log=print) -> np.ndarray:
-    """Logits of every candidate patch from a network trained without its host (NaN elsewhere)."""
+                       steps: int, members: int = 1, log=print) -> np.ndarray:
+    """Logits of every candidate patch from a network (of ``members`` seeds, as shipped) trained
+    without its host (NaN elsewhere)."""
     logits = np.full(len(labels), np.nan)
     for host in np.unique(hosts):
         started = time.perf_counter()
-        network = train(patches[hosts != host], labels[hosts != host], steps, log=lambda *a, **k: None)
+        network = train_ensemble(patches[hosts != host], labels[hosts != host], steps, members, log=lambda *a, **k: None)
         chosen = (hosts == host) & candidates
         logits[chosen] = patch_logits(network, patches[chosen].astype(np.float32))
         log(f"fold without {TRAINING_HOSTS[host]}: {time.perf_counter() - started:.0f} s", flush=True)
@@ -217,6 +235,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--nodules", type=int, default=5, help="nodules inserted per copy")
     parser.add_argument("--max-candidates", type=int, default=300)
     parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--members", type=int, default=1, help="networks (seeds 0, 1, ...) whose logits are averaged")
     parser.add_argument("--cache", default=None, help="npz of collected patches to reuse or write")
     parser.add_argument("--out-dir", default=None, help="where to write (default: the model's folder)")
     args = parser.parse_args(argv)
@@ -236,12 +255,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             np.savez(cache, patches=patches, labels=labels, scans=scan_ids, scan_records=json.dumps(scans))
     print(f"{len(labels)} patches: {int(labels.sum())} nodule, {int((labels == 0).sum())} other, {len(scans)} scans", flush=True)
     started = time.perf_counter()
-    network = train(patches, labels, args.steps)
+    network = train_ensemble(patches, labels, args.steps, args.members)
     minutes = (time.perf_counter() - started) / 60.0
     # Stacking on out-of-fold logits of the candidates themselves, at their natural frequency (jittered extras excluded).
     ranks, real_candidates = candidate_ranks(scan_ids, scans)
     hosts = scan_hosts(scans)[scan_ids]
-    oof = out_of_fold_logits(patches, labels, hosts, real_candidates, args.steps)[real_candidates]
+    oof = out_of_fold_logits(patches, labels, hosts, real_candidates, args.steps, args.members)[real_candidates]
     y, rank, host = labels[real_candidates], ranks[real_candidates], hosts[real_candidates]
     rank_weight = fit_rank_weight(oof, rank, y)
     fused = fuse(oof, rank, rank_weight)
@@ -257,7 +276,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "nodule_classifier": {
             "file": CLASSIFIER_FILE,
             "sha256": sha256_of_file(out_dir / CLASSIFIER_FILE),
-            "architecture": "NoduleClassifier (detection/patch_classifier.py)",
+            "architecture": ("NoduleClassifier" if args.members == 1 else f"NoduleEnsemble of {args.members} NoduleClassifier "
+                             "(seeds 0..{}, logits averaged)".format(args.members - 1)) + " (detection/patch_classifier.py)",
+            "members": args.members,
             "patch_voxels": PATCH_VOXELS,
             "patch_spacing_mm": PATCH_SPACING_MM,
             "fusion": {"rank_weight": rank_weight,

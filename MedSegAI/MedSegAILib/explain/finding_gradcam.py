@@ -40,7 +40,9 @@ from torch import nn
 from torch.nn import functional
 
 from ..detection.detector import Finding
-from ..detection.patch_classifier import PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, extract_patches, normalize
+from ..detection.patch_classifier import (
+    PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, NoduleEnsemble, extract_patches, normalize,
+)
 from ..errors import InputError
 from ..inference.resample import resample_like
 from ..io.volume import Volume
@@ -71,13 +73,16 @@ class FindingCam:
     patch_map: np.ndarray
 
 
-def finding_layers(network: Optional[NoduleClassifier] = None) -> list[str]:
-    """The classifier layers Grad-CAM can explain: ``features`` and its sub-modules (spatial outputs)."""
+def finding_layers(network: Optional[nn.Module] = None) -> list[str]:
+    """The classifier layers Grad-CAM can explain: ``features`` and its sub-modules (spatial outputs);
+    of an ensemble, those of each member."""
     network = network or NoduleClassifier()
+    if isinstance(network, NoduleEnsemble):
+        network = network.members[0]
     return [name for name, _ in network.named_modules() if name == "features" or name.startswith("features.")]
 
 
-def check_finding_layer(layer: str, network: Optional[NoduleClassifier] = None) -> None:
+def check_finding_layer(layer: str, network: Optional[nn.Module] = None) -> None:
     """Raises :class:`InputError` unless ``layer`` is one of :func:`finding_layers`."""
     layers = finding_layers(network)
     if layer not in layers:
@@ -91,7 +96,7 @@ def patch_center(finding: Finding) -> tuple[float, float, float]:
     return tuple(float(c) for c in center)  # type: ignore[return-value]
 
 
-def patch_gradcam(network: NoduleClassifier, patches: np.ndarray, layer: str = DEFAULT_FINDING_LAYER,
+def patch_gradcam(network: nn.Module, patches: np.ndarray, layer: str = DEFAULT_FINDING_LAYER,
                   method: str = DEFAULT_FINDING_METHOD) -> tuple[np.ndarray, np.ndarray]:
     """Class activation maps of the classifier's logit for HU patches.
 
@@ -101,7 +106,9 @@ def patch_gradcam(network: NoduleClassifier, patches: np.ndarray, layer: str = D
     network, and any sub-module's output can be differentiated).
 
     Args:
-        network: the nodule classifier.
+        network: the nodule classifier. Of an ensemble, the members' maps and logits are averaged:
+            its logit is their mean, so with ``layercam`` (non-negative terms) that is exactly
+            the map over all members' channels; with ``gradcam`` it is the members' mean map.
         patches: HU patches ``(n, d, h, w)`` (:func:`extract_patches`).
         layer: a layer of :func:`finding_layers`.
         method: one of :data:`FINDING_CAM_METHODS`.
@@ -118,6 +125,9 @@ def patch_gradcam(network: NoduleClassifier, patches: np.ndarray, layer: str = D
     patches = np.asarray(patches)
     if len(patches) == 0:
         return np.zeros(patches.shape, dtype=np.float32), np.zeros(0)
+    if isinstance(network, NoduleEnsemble):
+        maps, logits = zip(*(patch_gradcam(member, patches, layer, method) for member in network.members))
+        return np.mean(maps, axis=0).astype(np.float32), np.mean(logits, axis=0)
     explained = copy.deepcopy(network).eval()
     for module in explained.modules():
         if isinstance(module, nn.ReLU):
@@ -165,7 +175,7 @@ def patch_on_grid(patch: Volume, reference: Volume) -> tuple[tuple[slice, slice,
     return block, values.astype(np.float32, copy=False)  # type: ignore[return-value]
 
 
-def findings_gradcam(grid: Volume, findings: Sequence[Finding], network: NoduleClassifier, reference: Volume,
+def findings_gradcam(grid: Volume, findings: Sequence[Finding], network: nn.Module, reference: Volume,
                      layer: str = DEFAULT_FINDING_LAYER,
                      method: str = DEFAULT_FINDING_METHOD) -> tuple[np.ndarray, list[FindingCam]]:
     """One class activation map for all findings, on ``reference``'s grid, in [0, 1].
