@@ -27,7 +27,7 @@ from bench_setup import REPO, machine_record  # noqa: E402  (first: puts the eng
 
 import torch  # noqa: E402
 
-from detect_froc import FRESH_SEED, crop_b_host, ct64_host  # noqa: E402
+from detect_froc import crop_b_host, ct64_host  # noqa: E402
 from MedSegAILib.detection.classifier_training import collect, train  # noqa: E402
 from MedSegAILib.detection.detector import detect_nodules  # noqa: E402
 from MedSegAILib.detection.froc import PredictedFinding, compute_froc  # noqa: E402
@@ -37,6 +37,9 @@ from MedSegAILib.detection.patch_classifier import fused_for_inference, patch_lo
 from MedSegAILib.detection.pipeline import lung_region  # noqa: E402
 from MedSegAILib.inference.engine import segment_volume  # noqa: E402
 from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
+
+
+DIAGNOSIS_SEED = 300_000  # copies already used to judge changes; detect_froc's default seeds stay for held-out figures
 
 
 class AveragedScorer:
@@ -87,7 +90,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--replicates", type=int, default=10, help="ct-64 copies")
     parser.add_argument("--crop-replicates", type=int, default=6, help="chest crop b copies")
-    parser.add_argument("--seed", type=int, default=FRESH_SEED, help="first nodule seed of the held-out copies")
+    parser.add_argument("--seed", type=int, default=DIAGNOSIS_SEED, help="first nodule seed of the held-out copies")
     parser.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "classifier_seed_spread.json"))
     args = parser.parse_args()
     torch.set_num_threads(2)

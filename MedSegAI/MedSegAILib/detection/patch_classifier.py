@@ -53,7 +53,7 @@ class NoduleClassifier(nn.Module):
 
 class NoduleEnsemble(nn.Module):
     """Several :class:`NoduleClassifier` trained alike with different seeds; the logit is their mean.
-    One retraining moves the held-out FROC by up to 0.1 at 2 FP/scan (DETECTION.md); the mean of
+    One retraining moves the held-out FROC by up to 0.17 at 2 FP/scan (DETECTION.md); the mean of
     a few is steadier. Each member costs about 0.15 s per 300 candidates on 2 CPU cores."""
 
     def __init__(self, members: int) -> None:
