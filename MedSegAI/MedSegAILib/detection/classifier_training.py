@@ -15,10 +15,10 @@
    permutations, HU offsets and noise; with ``--members N``, N of them with seeds 0..N-1,
    whose logits are averaged (:class:`.patch_classifier.NoduleEnsemble`).
 4. Stacking (:func:`out_of_fold_logits`): one more network (of as many members) per training
-   host, trained without it, scores that host's candidates. On these out-of-fold logits a logistic regression fits
-   how much the candidate generator's own rank adds (the rank weight), then Platt scaling
-   calibrates the fused logit (:mod:`.nodule_scorer`). The weights of the network trained on
-   every host, the fusion, the calibration and the figures go into
+   host, trained without it, scores that host's candidates. On these out-of-fold logits a
+   logistic regression fits how much the candidate generator's own rank adds (the rank
+   weight), then Platt scaling calibrates the fused logit (:mod:`.nodule_scorer`). The
+   weights of the network (or ensemble) trained on every host, the fusion, the calibration and the figures go into
    ``nodule_classifier.safetensors`` and ``detection_card.json``.
 """
 
@@ -174,9 +174,7 @@ def train_ensemble(patches: np.ndarray, labels: np.ndarray, steps: int, members:
                    log=print) -> torch.nn.Module:
     """``members`` networks trained alike with seeds 0, 1, ... and averaged (:class:`.patch_classifier.NoduleEnsemble`);
     one member is a plain :class:`.patch_classifier.NoduleClassifier`."""
-    networks = []
-    for seed in range(members):
-        networks.append(train(patches, labels, steps, batch=batch, seed=seed, log=log))
+    networks = [train(patches, labels, steps, batch=batch, seed=seed, log=log) for seed in range(members)]
     if members == 1:
         return networks[0]
     ensemble = NoduleEnsemble(members)
@@ -270,14 +268,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     by_host = {TRAINING_HOSTS[h]: {name: None if (area := auroc(values[host == h], y[host == h])) is None else round(area, 3)
                                    for name, values in (("network", oof), ("rank", -rank), ("fused", fused))}
                for h in np.unique(host)}
+    architecture = "NoduleClassifier" if args.members == 1 else (
+        f"NoduleEnsemble of {args.members} NoduleClassifier (seeds 0..{args.members - 1}, logits averaged)")
     out_dir.mkdir(parents=True, exist_ok=True)
     save_classifier(network, out_dir / CLASSIFIER_FILE)
     record = {
         "nodule_classifier": {
             "file": CLASSIFIER_FILE,
             "sha256": sha256_of_file(out_dir / CLASSIFIER_FILE),
-            "architecture": ("NoduleClassifier" if args.members == 1 else f"NoduleEnsemble of {args.members} NoduleClassifier "
-                             "(seeds 0..{}, logits averaged)".format(args.members - 1)) + " (detection/patch_classifier.py)",
+            "architecture": architecture + " (detection/patch_classifier.py)",
             "members": args.members,
             "patch_voxels": PATCH_VOXELS,
             "patch_spacing_mm": PATCH_SPACING_MM,
