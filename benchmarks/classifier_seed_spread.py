@@ -32,29 +32,15 @@ from MedSegAILib.detection.classifier_training import collect, train  # noqa: E4
 from MedSegAILib.detection.detector import detect_nodules  # noqa: E402
 from MedSegAILib.detection.froc import PredictedFinding, compute_froc  # noqa: E402
 from MedSegAILib.detection.nodule_cases import insert_nodules  # noqa: E402
-from MedSegAILib.detection.nodule_scorer import NoduleScorer, calibrate, fuse, scorer_for_model  # noqa: E402
-from MedSegAILib.detection.patch_classifier import fused_for_inference, patch_logits  # noqa: E402
+from MedSegAILib.detection.nodule_scorer import NoduleScorer, scorer_for_model  # noqa: E402
+from MedSegAILib.detection.patch_classifier import NoduleEnsemble  # noqa: E402
 from MedSegAILib.detection.pipeline import lung_region  # noqa: E402
 from MedSegAILib.inference.engine import segment_volume  # noqa: E402
 from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
 
 
 DIAGNOSIS_SEED = 300_000  # copies already used to judge changes; detect_froc's default seeds stay for held-out figures
-
-
-class AveragedScorer:
-    """Several networks' logits averaged, then the shipped fusion and calibration."""
-
-    name = "nodule classifier ensemble (logits averaged)"
-
-    def __init__(self, scorers: list[NoduleScorer]) -> None:
-        self.scorers = scorers
-        self.networks = [fused_for_inference(scorer.network) for scorer in scorers]
-
-    def score(self, patches: np.ndarray, ranks: np.ndarray) -> np.ndarray:
-        first = self.scorers[0]
-        logits = np.mean([patch_logits(network, patches) for network in self.networks], axis=0)
-        return calibrate(fuse(logits, ranks, first.rank_weight), first.slope, first.intercept)
+TRAINING_COPIES, NODULES_PER_COPY, MAX_CANDIDATES = 8, 5, 300  # as the shipped classifier's command
 
 
 def held_out_cases(model, replicates: int, crop_replicates: int, seed: int) -> dict[str, list[dict]]:
@@ -97,7 +83,7 @@ def main() -> int:
     model = load_model(resolve_model(None), "cpu")
     cache = Path(args.cache)
     if not cache.is_file():
-        collected, scans = collect(model, 8, 5, 300)
+        collected, scans = collect(model, TRAINING_COPIES, NODULES_PER_COPY, MAX_CANDIDATES)
         patches, labels, scan_ids = collected.arrays()
         np.savez(cache, patches=patches, labels=labels, scans=scan_ids, scan_records=json.dumps(scans))
     stored = np.load(cache, allow_pickle=False)
@@ -106,16 +92,15 @@ def main() -> int:
     sets = held_out_cases(model, args.replicates, args.crop_replicates, args.seed)
     rows = [{"network": "shipped"} | {name: froc_of(shipped, cases) for name, cases in sets.items()}]
     print(rows[-1], flush=True)
-    scorers = []
+    networks = []
     for seed in args.seeds:
         started = time.perf_counter()
-        network = train(patches, labels, args.steps, seed=seed, log=lambda *a, **k: None)
-        scorer = NoduleScorer(network, shipped.slope, shipped.intercept, shipped.rank_weight)
-        scorers.append(scorer)
+        networks.append(train(patches, labels, args.steps, seed=seed, log=lambda *a, **k: None))
+        scorer = NoduleScorer(networks[-1], shipped.slope, shipped.intercept, shipped.rank_weight)
         rows.append({"network": f"seed {seed}", "training_s": round(time.perf_counter() - started, 1)}
                     | {name: froc_of(scorer, cases) for name, cases in sets.items()})
         print(rows[-1], flush=True)
-    ensemble = AveragedScorer(scorers)
+    ensemble = NoduleScorer(NoduleEnsemble.of(networks), shipped.slope, shipped.intercept, shipped.rank_weight)
     rows.append({"network": "all seeds, logits averaged"} | {name: froc_of(ensemble, cases) for name, cases in sets.items()})
     print(f"\n{'network':28s} " + " ".join(f"{name + ' sens@2 / CPM':>22s}" for name in sets))
     for row in rows:

@@ -18,8 +18,8 @@
    host, trained without it, scores that host's candidates. On these out-of-fold logits a
    logistic regression fits how much the candidate generator's own rank adds (the rank
    weight), then Platt scaling calibrates the fused logit (:mod:`.nodule_scorer`). The
-   weights of the network (or ensemble) trained on every host, the fusion, the calibration and the figures go into
-   ``nodule_classifier.safetensors`` and ``detection_card.json``.
+   weights of the network (or ensemble) trained on every host, the fusion, the calibration
+   and the figures go into ``nodule_classifier.safetensors`` and ``detection_card.json``.
 """
 
 from __future__ import annotations
@@ -175,12 +175,7 @@ def train_ensemble(patches: np.ndarray, labels: np.ndarray, steps: int, members:
     """``members`` networks trained alike with seeds 0, 1, ... and averaged (:class:`.patch_classifier.NoduleEnsemble`);
     one member is a plain :class:`.patch_classifier.NoduleClassifier`."""
     networks = [train(patches, labels, steps, batch=batch, seed=seed, log=log) for seed in range(members)]
-    if members == 1:
-        return networks[0]
-    ensemble = NoduleEnsemble(members)
-    for member, network in zip(ensemble.members, networks):
-        member.load_state_dict(network.state_dict())
-    return ensemble.eval()
+    return networks[0] if members == 1 else NoduleEnsemble.of(networks)
 
 
 def candidate_ranks(scan_ids: np.ndarray, scans: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -277,7 +272,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "file": CLASSIFIER_FILE,
             "sha256": sha256_of_file(out_dir / CLASSIFIER_FILE),
             "architecture": architecture + " (detection/patch_classifier.py)",
-            "members": args.members,
             "patch_voxels": PATCH_VOXELS,
             "patch_spacing_mm": PATCH_SPACING_MM,
             "fusion": {"rank_weight": rank_weight,

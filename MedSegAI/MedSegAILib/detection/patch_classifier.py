@@ -62,6 +62,14 @@ class NoduleEnsemble(nn.Module):
             raise ValueError(f"an ensemble needs at least one member, got {members}")
         self.members = nn.ModuleList(NoduleClassifier() for _ in range(members))
 
+    @classmethod
+    def of(cls, networks: Sequence[NoduleClassifier]) -> NoduleEnsemble:
+        """An ensemble (in eval mode) holding copies of ``networks``' weights."""
+        ensemble = cls(len(networks))
+        for member, network in zip(ensemble.members, networks):
+            member.load_state_dict(network.state_dict())
+        return ensemble.eval()
+
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         """The members' mean logit ``(n,)``."""
         return torch.stack([member(patches) for member in self.members]).mean(dim=0)
