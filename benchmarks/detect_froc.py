@@ -140,7 +140,6 @@ def main() -> int:
         print(f"{name}: {replicates} scans x {args.nodules} inserted nodules (6-30 mm)", flush=True)
         table[name] = evaluate_set(name, host(), replicates, args.nodules, model, scorer, out, seed, args.min_score)
     ranking = "network only" if args.network_only else f"network + rank (weight {scorer.rank_weight:.3f})"
-    ranking += "; candidates in the learned order" if scorer.ranker is not None else "; candidates in the classical order"
     print(f"\nmodel {card.name} {card.version}; seeds from {args.seed}; {ranking}")
     rates = ["1/8", "1/4", "1/2", "1", "2", "4", "8"]
     print(f"{'set':<20} {'scans':>5} {'nodules':>7} " + " ".join(f"{r:>5}" for r in rates) + "   CPM  median diam err (mm)")

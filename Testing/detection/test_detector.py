@@ -27,7 +27,6 @@ class CentreDensityScorer:
     """Score = the patch centre's HU mapped from [-800, 200] to [0, 1]."""
 
     name = "centre density (test stand-in)"
-    ranker = None  # candidates in the classical order
 
     def score(self, patches: np.ndarray, ranks: np.ndarray) -> np.ndarray:
         c = PATCH_VOXELS // 2

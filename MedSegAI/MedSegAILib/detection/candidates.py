@@ -15,10 +15,9 @@ sorts nodules from vessels.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import torch
@@ -115,88 +114,21 @@ def search_region(filled: np.ndarray, lung: np.ndarray, spacing_mm: float) -> np
     return filled | ndimage.binary_dilation(lung, iterations=max(1, int(round(BORDER_MM / spacing_mm))))
 
 
-@dataclass(frozen=True)
-class PeakTable:
-    """Every LoG maximum of both HU windows inside the search region, before any selection.
+def find_candidates(grid: Volume, region: np.ndarray, max_candidates: int = MAX_CANDIDATES) -> list[Candidate]:
+    """Blob candidates inside ``region`` (:func:`search_region`), most blob-like first.
 
-    ``points`` are model-grid ``[k, j, i]`` voxels, ``radii_mm`` the radius of each maximum's
-    best scale, ``classical`` its classical rank value (response x blobness) within its own
-    window (``windows``: index into ``HU_CEILINGS``), and ``features`` the descriptors a
-    learned ranker (:mod:`.candidate_ranker`) reads, in the order of ``FEATURE_NAMES``.
-    """
-
-    points: np.ndarray
-    radii_mm: np.ndarray
-    classical: np.ndarray
-    windows: np.ndarray
-    features: np.ndarray
-
-
-FEATURE_NAMES = (
-    ("window", "log_response", "scale", "blobness", "hessian_ratio_2_1", "hessian_ratio_3_1")
-    + tuple(f"log_profile_{sigma}mm" for sigma in SIGMAS_MM)
-    + tuple(f"hu_at_{sigma}mm" for sigma in SIGMAS_MM)
-    + tuple(f"is_scale_{sigma}mm" for sigma in SIGMAS_MM)
-)
-"""Per maximum: its window, log of its best scale-normalised LoG response, the index of that
-scale, the blobness and the two Hessian eigenvalue ratios there, the response at every scale
-over the best one, the smoothed HU (solid window, /1000) at every scale, and the scale one-hot."""
-
-
-def peak_table(grid: Volume, region: np.ndarray) -> PeakTable:
-    """The LoG maxima of both HU windows inside ``region`` with their features (:class:`PeakTable`).
-
-    Args:
-        grid: CT in HU on an isotropic, identity-direction grid (the model grid).
-        region: boolean map on ``grid`` where candidate centres may lie (:func:`search_region`).
-    """
-    spacing = float(np.mean(grid.spacing))
-    box = _padded_box(region, int(np.ceil(2.5 * max(SIGMAS_MM) / spacing)))
-    box = tuple(slice(s.start - s.start % 2, s.stop) for s in box)  # the 2x-subsampled scales stay on the grid's even voxels
-    offset = np.array([s.start for s in box])
-
-    def window(ceiling: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list]:
-        return _window_peaks(np.clip(grid.array[box], HU_FLOOR, ceiling).astype(np.float32), region[box], spacing)
-
-    # The windows are independent, and SciPy's filters release the GIL: one thread each, up to torch's thread count.
-    with ThreadPoolExecutor(max(1, min(len(HU_CEILINGS), torch.get_num_threads()))) as pool:
-        windows = list(pool.map(window, HU_CEILINGS))
-    solid_levels = windows[0][4]
-    features = []
-    for index, (points, scales, classical, descriptors, _) in enumerate(windows):
-        hu = np.stack([_sample(blurred, points, factor) for _, factor, blurred in solid_levels], axis=1) / 1000.0
-        one_hot = np.eye(len(SIGMAS_MM), dtype=np.float32)[scales]
-        features.append(np.column_stack([np.full(len(points), index), descriptors[:, :1], scales, descriptors[:, 1:], hu, one_hot]))
-    return PeakTable(
-        points=np.concatenate([w[0] for w in windows]).reshape(-1, 3) + offset,
-        radii_mm=np.sqrt(3.0) * np.array(SIGMAS_MM)[np.concatenate([w[1] for w in windows]).astype(int)],
-        classical=np.concatenate([w[2] for w in windows]),
-        windows=np.concatenate([np.full(len(w[0]), i) for i, w in enumerate(windows)]).astype(int),
-        features=np.concatenate(features).astype(np.float32).reshape(-1, len(FEATURE_NAMES)),
-    )
-
-
-def find_candidates(grid: Volume, region: np.ndarray, max_candidates: int = MAX_CANDIDATES,
-                    ranker: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> list[Candidate]:
-    """Blob candidates inside ``region`` (:func:`search_region`), best first.
-
-    The maxima of :func:`peak_table` are ordered in one of two ways:
-
-    - classical (no ``ranker``): each window's maxima by ``response * max(blobness, 0.15)``,
-      where blobness (0..1) is the ratio of the smallest to the largest Hessian eigenvalue
-      magnitude at the maximum's own scale (1 for a ball, near 0 for a vessel or a wall); the
-      two windows' rankings interleaved. HU clipped at +150 keeps solid nodules and masses at
-      full contrast; clipped at -500, vessels lose theirs, so faint ground-glass nodules are
-      not outranked by them.
-    - learned: ``ranker`` maps the table's features to scores (:mod:`.candidate_ranker`); two of
-      every three places go to its ranking, the third to the solid window's classical ranking,
-      so that solid nodules keep the classical guarantee.
+    Local maxima of the best scale-normalised LoG response are ranked by
+    ``response * max(blobness, 0.15)``, where blobness (0..1) is the ratio of the smallest
+    to the largest Hessian eigenvalue magnitude at the maximum's own scale: 1 for a ball,
+    near 0 for a vessel (no curvature along its axis) or a wall. Two intensity windows
+    are searched (in parallel) and their rankings interleaved: HU clipped at +150 (solid nodules and
+    masses keep their full contrast) and at -500 (vessels lose theirs, so faint
+    ground-glass nodules are not outranked by them).
 
     Args:
         grid: CT in HU on an isotropic, identity-direction grid (the model grid).
         region: boolean map on ``grid`` where candidate centres may lie.
         max_candidates: keep at most this many.
-        ranker: scores ``(n,)`` of a feature matrix ``(n, len(FEATURE_NAMES))``, higher first.
 
     Returns:
         Candidates at least ``SUPPRESSION_MM`` apart (farther from large blobs).
@@ -204,25 +136,26 @@ def find_candidates(grid: Volume, region: np.ndarray, max_candidates: int = MAX_
     if not region.any():
         return []
     spacing = float(np.mean(grid.spacing))
-    table = peak_table(grid, region)
-    per_window = [np.flatnonzero(table.windows == w)[np.argsort(-table.classical[table.windows == w])]
-                  for w in range(len(HU_CEILINGS))]
-    if ranker is None:
-        order = _merged(per_window)
-    else:
-        learned = np.argsort(-ranker(table.features), kind="stable")
-        order = _merged([learned, learned, per_window[0]])
+    box = _padded_box(region, int(np.ceil(2.5 * max(SIGMAS_MM) / spacing)))
+    box = tuple(slice(s.start - s.start % 2, s.stop) for s in box)  # the 2x-subsampled scales stay on the grid's even voxels
+    offset = np.array([s.start for s in box])
+    def ranked(ceiling: float) -> list[tuple[np.ndarray, float, float]]:
+        return _ranked_peaks(np.clip(grid.array[box], HU_FLOOR, ceiling).astype(np.float32), region[box], spacing)
+
+    # The windows are independent, and SciPy's filters release the GIL: one thread each, up to torch's thread count.
+    with ThreadPoolExecutor(max(1, min(len(HU_CEILINGS), torch.get_num_threads()))) as pool:
+        rankings = list(pool.map(ranked, HU_CEILINGS))
+    interleaved = [peak for group in itertools.zip_longest(*rankings) for peak in group if peak is not None]
     kept: list[Candidate] = []
     kept_points = np.empty((0, 3))
     kept_radii = np.empty(0)
-    for index in order:
-        position, radius = table.points[index], table.radii_mm[index]
+    for position, radius, rank in interleaved:
+        position = position + offset
         distance = np.linalg.norm((kept_points - position) * spacing, axis=1)
         if np.any(distance < np.maximum(SUPPRESSION_MM, 0.8 * kept_radii)):
             continue
         center = grid.ijk_to_lps(position[::-1].astype(float))
-        kept.append(Candidate(tuple(int(v) for v in position), tuple(float(c) for c in center), float(radius),
-                              float(table.classical[index]), len(kept)))
+        kept.append(Candidate(tuple(int(v) for v in position), tuple(float(c) for c in center), radius, rank, len(kept)))
         kept_points = np.vstack([kept_points, position])
         kept_radii = np.append(kept_radii, radius)
         if len(kept) >= max_candidates:
@@ -230,26 +163,8 @@ def find_candidates(grid: Volume, region: np.ndarray, max_candidates: int = MAX_
     return kept
 
 
-def _merged(orders: Sequence[np.ndarray]) -> Iterator[int]:
-    """The indices of ``orders`` taken in turn (one from each, round and round), each index once.
-    The same order given twice gets two turns per round."""
-    seen: set[int] = set()
-    positions = [0] * len(orders)
-    while any(p < len(o) for p, o in zip(positions, orders)):
-        for turn, order in enumerate(orders):
-            while positions[turn] < len(order) and int(order[positions[turn]]) in seen:
-                positions[turn] += 1
-            if positions[turn] < len(order):
-                index = int(order[positions[turn]])
-                seen.add(index)
-                positions[turn] += 1
-                yield index
-
-
-def _window_peaks(image: np.ndarray, region: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list]:
-    """The LoG maxima of ``image`` inside ``region``: ``kji`` points, best-scale index, classical
-    rank value, descriptors ``(log response, blobness, Hessian ratios 2/1 and 3/1, response at every
-    scale over the best)`` and the scale space (:func:`_scale_space`).
+def _ranked_peaks(image: np.ndarray, region: np.ndarray, spacing: float) -> list[tuple[np.ndarray, float, float]]:
+    """``(kji, radius_mm, rank)`` of the LoG maxima of ``image`` inside ``region``, best rank first.
 
     Scales from ``COARSE_FROM_MM`` on are computed on a grid subsampled by 2 (already smoothed
     enough not to alias), which makes the large scales 8 times cheaper.
@@ -258,11 +173,9 @@ def _window_peaks(image: np.ndarray, region: np.ndarray, spacing: float) -> tupl
     best = np.full(image.shape, -np.inf, dtype=np.float32)
     best_scale = np.zeros(image.shape, dtype=np.int8)
     better = np.empty(image.shape, dtype=bool)
-    responses = []
     for scale, (sigma_mm, factor, blurred) in enumerate(levels):
         response = ndimage.laplace(blurred)
         response *= -(sigma_mm / (spacing * factor)) ** 2
-        responses.append((response, factor))
         if factor > 1:
             response = _upsample(response, factor, image.shape)
         np.greater(response, best, out=better)
@@ -272,23 +185,15 @@ def _window_peaks(image: np.ndarray, region: np.ndarray, spacing: float) -> tupl
     peaks = (best == ndimage.maximum_filter(best, size=size)) & (best >= MIN_RESPONSE_HU) & region
     points = np.argwhere(peaks)
     points = points[np.all((points > 0) & (points < np.array(image.shape) - 1), axis=1)]
-    scales = best_scale[tuple(points.T)].astype(int)
-    eigen = np.zeros((len(points), 3))
+    scales = best_scale[tuple(points.T)]
+    blob = np.zeros(len(points), dtype=np.float32)
     for scale, (_, factor, blurred) in enumerate(levels):
         chosen = scales == scale
         if chosen.any():
-            eigen[chosen] = _hessian_eigenvalues(blurred, np.clip(points[chosen] // factor, 1, np.array(blurred.shape) - 2))
-    largest = np.minimum(eigen[:, 0], -1e-6)  # ascending: the most negative first
-    blob = np.where(eigen[:, 2] < 0, np.abs(eigen[:, 2]) / np.abs(largest), 0.0).astype(np.float32)
-    response = best[tuple(points.T)]
-    profile = np.stack([_sample(values, points, factor) for values, factor in responses], axis=1) / response[:, None].astype(np.float64)
-    descriptors = np.column_stack([np.log(response), blob, eigen[:, 1] / largest, eigen[:, 2] / largest, profile])
-    return points, scales, response * np.maximum(blob, MIN_BLOBNESS), descriptors, levels
-
-
-def _sample(values: np.ndarray, points: np.ndarray, factor: int) -> np.ndarray:
-    """``values`` (a scale-space level subsampled by ``factor``) at full-grid ``points``."""
-    return values[tuple(np.clip(points // factor, 0, np.array(values.shape) - 1).T)].astype(np.float64)
+            at = np.clip(points[chosen] // factor, 1, np.array(blurred.shape) - 2)
+            blob[chosen] = _blobness(blurred, at)
+    rank = best[tuple(points.T)] * np.maximum(blob, MIN_BLOBNESS)
+    return [(points[i], float(np.sqrt(3.0) * SIGMAS_MM[scales[i]]), float(rank[i])) for i in np.argsort(-rank)]
 
 
 def _scale_space(image: np.ndarray, spacing: float) -> list[tuple[float, int, np.ndarray]]:
@@ -312,8 +217,8 @@ def _upsample(values: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.nda
     return values[:shape[0], :shape[1], :shape[2]]
 
 
-def _hessian_eigenvalues(smoothed: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Hessian eigenvalues ``(n, 3)``, ascending, of ``smoothed`` at ``points`` (central differences)."""
+def _blobness(smoothed: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Smallest over largest Hessian eigenvalue magnitude at ``points`` when all are negative, else 0."""
     k, j, i = points.T
     def at(dk: int, dj: int, di: int) -> np.ndarray:
         return smoothed[k + dk, j + dj, i + di].astype(np.float64)
@@ -328,7 +233,9 @@ def _hessian_eigenvalues(smoothed: np.ndarray, points: np.ndarray) -> np.ndarray
             pm = tuple(x - y for x, y in zip(steps[a], steps[b]))
             value = (at(*pp) + at(*(-v for v in pp)) - at(*pm) - at(*(-v for v in pm))) / 4.0
             hessian[:, a, b] = hessian[:, b, a] = value
-    return np.linalg.eigvalsh(hessian)
+    eigen = np.linalg.eigvalsh(hessian)  # ascending: most negative first
+    ratio = np.abs(eigen[:, 2]) / np.maximum(np.abs(eigen[:, 0]), 1e-6)
+    return np.where(eigen[:, 2] < 0, ratio, 0.0).astype(np.float32)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:

@@ -2,14 +2,15 @@
 
     python -m MedSegAILib.detection.classifier_training [--replicates 12] [--steps 2000] [--members 1]
 
-1. Scans: copies of the training hosts with inserted nodules (:mod:`.training_scans`;
-   CIP ct-64 and TotalSegmentator chest crop b are held out for evaluation).
-2. On each copy the candidate generator (:mod:`.candidates`) runs, in the order of the
-   candidate ranker already in the output folder's ``detection_card.json``
-   (:mod:`.ranker_training` trains it first; without one, the classical order), and the
-   ranker's entry is carried into the new card. Candidates whose centre hits a nodule (the
-   FROC hit criterion) are positives, all others negatives; every nodule adds two positives
-   at jittered centres.
+1. Hosts: the training scans (chest_ct_dicom with its real mass, TotalSegmentator chest
+   crop a, the abdomen scan's lung bases), each as acquired and degraded to a 4.2 x 4.2 x 4 mm
+   grid (so coarse screening-like scans are not a surprise). CIP ct-64 and TotalSegmentator
+   chest crop b are held out for evaluation (benchmarks/detect_froc.py).
+2. Each host is segmented once (its lungs on the model grid); each replicate inserts new
+   nodules (:mod:`..training.synthetic_nodules`, seeds ``1000 * (2 * host + coarse) + replicate``, all below
+   the held-out seeds 100000+) and runs the candidate generator (:mod:`.candidates`).
+   Candidates whose centre hits a nodule (the FROC hit criterion) are positives, all others
+   negatives; every nodule adds two positives at jittered centres.
 3. The CNN (:mod:`.patch_classifier`) is trained on class-balanced batches with flips, axis
    permutations, HU offsets and noise; with ``--members N``, N of them with seeds 0..N-1,
    whose logits are averaged (:class:`.patch_classifier.NoduleEnsemble`).
@@ -32,19 +33,27 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
+import SimpleITK as sitk
 import torch
 
+from ..io.volume import Volume
 from .candidates import filled_lungs, find_candidates, search_region
-from .training_scans import HELD_OUT_HOSTS, TRAINING_HOSTS, training_copies
 from .froc import PredictedFinding, is_hit
 from .detector import DEFAULT_THRESHOLD
-from .candidate_ranker import ranker_from_card
-from .nodule_scorer import DETECTION_CARD, calibrate, fit_platt, fit_rank_weight, fuse
+from .nodule_scorer import calibrate, fit_platt, fit_rank_weight, fuse
 from .patch_classifier import (
     PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, NoduleEnsemble, extract_patches, normalize, patch_logits,
     save_classifier,
 )
 
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+TRAINING_HOSTS = (
+    "chest_ct_dicom",
+    "totalsegmentator/chest_ct_crop_a_1p5mm.nii.gz",
+    "totalsegmentator/abdomen_ct_3mm.nii.gz",
+)
+HELD_OUT_HOSTS = ("cip_lung_ct/ct-64.nrrd", "totalsegmentator/chest_ct_crop_b_1p5mm.nii.gz")
+COARSE_SPACING = (4.2, 4.2, 4.0)
 CLASSIFIER_FILE = "nodule_classifier.safetensors"
 
 
@@ -65,31 +74,58 @@ class PatchSet:
         return np.concatenate(self.patches), np.concatenate(self.labels), np.concatenate(self.scans)
 
 
+def coarsen(volume: Volume, spacing: Sequence[float] = COARSE_SPACING) -> Volume:
+    """``volume`` smoothed and resampled to a coarser grid, as a low-dose screening scan looks."""
+    image = volume.to_sitk()
+    sigma = [max(0.0, (new ** 2 - old ** 2)) ** 0.5 / 2.355 for new, old in zip(spacing, image.GetSpacing())]
+    smoothed = sitk.SmoothingRecursiveGaussian(image, sigma) if max(sigma) > 0 else image
+    size = [max(1, int(round(n * old / new))) for n, old, new in zip(image.GetSize(), image.GetSpacing(), spacing)]
+    resampled = sitk.Resample(smoothed, size, sitk.Transform(), sitk.sitkLinear, image.GetOrigin(), spacing,
+                              image.GetDirection(), -1024.0, sitk.sitkFloat32)
+    return Volume.from_sitk(resampled)
+
+
 def label_candidates(centers: np.ndarray, nodules: Sequence) -> np.ndarray:
     """1 for candidates whose centre hits one of ``nodules``, else 0."""
     return np.array([int(any(is_hit(PredictedFinding(tuple(c), 0.0), n) for n in nodules)) for c in centers], dtype=np.int8)
 
 
-def collect(model, replicates: int, nodules: int, max_candidates: int, ranker=None, log=print) -> tuple[PatchSet, list[dict]]:
-    """Candidate patches from every training copy (:func:`.training_scans.training_copies`),
-    the candidates ordered by ``ranker`` (scores of a feature matrix; ``None``: classical order)."""
+def collect(model, replicates: int, nodules: int, max_candidates: int, log=print) -> tuple[PatchSet, list[dict]]:
+    """Candidate patches from every training host and replicate (see the module docstring)."""
+    from ..inference.engine import segment_volume
+    from ..inference.preprocess import prepare_input
+    from ..io.reader import read_volume
+    from .nodule_cases import insert_nodules, lungs_and_real_masses
+    from ..training.synthetic_nodules import placement_maps
+    from .pipeline import lung_region
+
     patches, scans = PatchSet(), []
     rng = np.random.default_rng(0)
-    for copy in training_copies(model, replicates, nodules):
-        case, grid, lungs = copy.case, copy.grid, copy.lungs
-        spacing = float(np.mean(grid.spacing))
-        candidates = find_candidates(grid, search_region(filled_lungs(lungs, spacing), lungs, spacing), max_candidates, ranker)
-        centers = np.array([c.center_lps for c in candidates]).reshape(-1, 3)
-        labels = label_candidates(centers, case.nodules)
-        jittered = np.array([n.center for n in case.nodules for _ in range(2)]).reshape(-1, 3)
-        jittered = jittered + rng.uniform(-3.0, 3.0, size=jittered.shape)
-        scan = len(scans)
-        patches.add(extract_patches(grid, np.vstack([centers, jittered])),
-                    np.concatenate([labels, np.ones(len(jittered), dtype=np.int8)]), scan)
-        found = sum(any(is_hit(PredictedFinding(tuple(c), 0.0), n) for c in centers) for n in case.nodules)
-        scans.append({"scan": case.name, "seed": copy.seed, "nodules": len(case.nodules), "nodules_with_candidate": int(found),
-                      "candidates": len(candidates), "true_candidates": int(labels.sum())})
-        log(f"{case.name}: {found}/{len(case.nodules)} nodules have a candidate; {len(candidates)} candidates", flush=True)
+    for host_index, host in enumerate(TRAINING_HOSTS):
+        original = read_volume(DATA / host)
+        for variant, volume in (("native", original), ("coarse", coarsen(original))):
+            lung, real = lungs_and_real_masses(volume)
+            host_lungs = lung_region(segment_volume(volume, model, threads=2))
+            maps = placement_maps(volume.array, lung, volume.spacing)
+            for replicate in range(replicates):
+                seed = 1000 * (2 * host_index + (variant == "coarse")) + replicate
+                case = insert_nodules(f"{host}:{variant}#{replicate}", volume, lung, nodules, seed,
+                                      diameter_range=(4.0, 30.0), existing=real, maps=maps)
+                grid = prepare_input(case.volume, model.card, divisor=int(getattr(model.network, "divisor", 1))).model_grid
+                lungs = host_lungs if grid.array.shape == host_lungs.shape else lung_region(segment_volume(case.volume, model, threads=2))
+                spacing = float(np.mean(grid.spacing))
+                candidates = find_candidates(grid, search_region(filled_lungs(lungs, spacing), lungs, spacing), max_candidates)
+                centers = np.array([c.center_lps for c in candidates]).reshape(-1, 3)
+                labels = label_candidates(centers, case.nodules)
+                jittered = np.array([n.center for n in case.nodules for _ in range(2)]).reshape(-1, 3)
+                jittered = jittered + rng.uniform(-3.0, 3.0, size=jittered.shape)
+                scan = len(scans)
+                patches.add(extract_patches(grid, np.vstack([centers, jittered])),
+                            np.concatenate([labels, np.ones(len(jittered), dtype=np.int8)]), scan)
+                found = sum(any(is_hit(PredictedFinding(tuple(c), 0.0), n) for c in centers) for n in case.nodules)
+                scans.append({"scan": case.name, "seed": seed, "nodules": len(case.nodules), "nodules_with_candidate": int(found),
+                              "candidates": len(candidates), "true_candidates": int(labels.sum())})
+                log(f"{case.name}: {found}/{len(case.nodules)} nodules have a candidate; {len(candidates)} candidates", flush=True)
     return patches, scans
 
 
@@ -200,16 +236,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     card = resolve_model(args.model)
     model = load_model(card, select_device("cpu"))
     out_dir = Path(args.out_dir) if args.out_dir else card.folder
-    existing = json.loads((out_dir / DETECTION_CARD).read_text()) if (out_dir / DETECTION_CARD).is_file() else {}
-    ranker = ranker_from_card(out_dir, existing)
     cache = Path(args.cache) if args.cache else None
     if cache and cache.is_file():
         stored = np.load(cache, allow_pickle=False)
         patches, labels, scan_ids = stored["patches"], stored["labels"], stored["scans"]
         scans = json.loads(str(stored["scan_records"]))
     else:
-        collected, scans = collect(model, args.replicates, args.nodules, args.max_candidates,
-                                  ranker.scores if ranker is not None else None)
+        collected, scans = collect(model, args.replicates, args.nodules, args.max_candidates)
         patches, labels, scan_ids = collected.arrays()
         if cache:
             np.savez(cache, patches=patches, labels=labels, scans=scan_ids, scan_records=json.dumps(scans))
@@ -234,8 +267,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f"NoduleEnsemble of {args.members} NoduleClassifier (seeds 0..{args.members - 1}, logits averaged)")
     out_dir.mkdir(parents=True, exist_ok=True)
     save_classifier(network, out_dir / CLASSIFIER_FILE)
-    record = {key: value for key, value in existing.items() if key == "candidate_ranker"}
-    record |= {
+    record = {
         "nodule_classifier": {
             "file": CLASSIFIER_FILE,
             "sha256": sha256_of_file(out_dir / CLASSIFIER_FILE),
@@ -258,7 +290,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "command": "python -m MedSegAILib.detection.classifier_training " + " ".join(argv if argv is not None else sys.argv[1:]),
         }
     }
-    (out_dir / DETECTION_CARD).write_text(json.dumps(record, indent=2) + "\n")
+    (out_dir / "detection_card.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"rank weight {rank_weight:.3f}; out-of-fold AUC {by_host}")
     print(f"calibration slope {slope:.3f} intercept {intercept:.3f}; at {DEFAULT_THRESHOLD}: {figures}; "
           f"wrote {out_dir / CLASSIFIER_FILE} and detection_card.json")

@@ -1,7 +1,6 @@
 """Nodule detection: candidates from the CT, a patch classifier's score, a mask per finding.
 
-1. Candidates (:mod:`.candidates`): bright blobs inside the filled lungs of the model grid,
-   ordered by the scorer's learned ranker (:mod:`.candidate_ranker`) when it has one.
+1. Candidates (:mod:`.candidates`): bright blobs inside the filled lungs of the model grid.
 2. Score (:mod:`.nodule_scorer`): the calibrated probability from the 3-D patch classifier
    (:mod:`.patch_classifier`), which rejects vessels, airway walls and pleural bumps, fused
    with the candidate's place in the generator's ranking.
@@ -109,8 +108,7 @@ def detect_nodules(
     spacing = float(np.mean(grid.spacing))
     filled = filled_lungs(lungs, spacing) if lungs.any() else lungs
     progress(0.0, "detection: looking for candidates")
-    candidates = find_candidates(grid, search_region(filled, lungs, spacing),
-                                 ranker=scorer.ranker.scores if scorer.ranker is not None else None)
+    candidates = find_candidates(grid, search_region(filled, lungs, spacing))
     check_cancelled(cancel)
     progress(0.3, f"detection: scoring {len(candidates)} candidate(s)")
     centers = np.array([c.center_lps for c in candidates]).reshape(-1, 3)

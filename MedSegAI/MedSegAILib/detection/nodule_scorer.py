@@ -29,7 +29,6 @@ from torch import nn
 
 from ..errors import InputError
 from ..models.card import ModelCard
-from .candidate_ranker import CandidateRanker, ranker_from_card
 from .patch_classifier import PATCH_SPACING_MM, fused_for_inference, load_classifier, patch_logits
 
 DETECTION_CARD = "detection_card.json"
@@ -45,8 +44,6 @@ class NoduleScorer:
     slope: float = 1.0
     intercept: float = 0.0
     rank_weight: float = 0.0
-    ranker: Optional[CandidateRanker] = None
-    """The candidate order the fusion was fitted on (:mod:`.candidate_ranker`); ``None``: the classical order."""
     name: str = "nodule classifier fused with the blob rank, calibrated probability"
     _fused: nn.Module = field(init=False, repr=False)
 
@@ -155,9 +152,8 @@ def scorer_for_model(card: Optional[ModelCard]) -> NoduleScorer:
     folder = card.folder if card is not None and card.folder and (card.folder / DETECTION_CARD).is_file() else BUILTIN_FOLDER
     entry = read_detection_card(folder / DETECTION_CARD)
     network = load_classifier(folder / entry["file"], entry["sha256"])
-    ranker = ranker_from_card(folder, json.loads((folder / DETECTION_CARD).read_text()))
     return NoduleScorer(network, float(entry["calibration"]["slope"]), float(entry["calibration"]["intercept"]),
-                        _rank_weight(entry), ranker)
+                        _rank_weight(entry))
 
 
 def _rank_weight(entry: dict[str, Any]) -> float:
