@@ -14,7 +14,8 @@ so that the FROC reaches 8 FP/scan. ``--seed`` picks the nodules: 100000 were th
 first evaluations, which were then used to diagnose misses; 200000 judged the score fusion
 (10 + 6 copies); 300000, 500000 and 600000 (30 + 18 copies) gave the figures of the
 third classifier and were then used to judge changes to it; 700000 (the default) were first
-used for the two-network ensemble, the shipped classifier. ``--network-only`` ranks by the patch network's
+used for the two-network ensemble, the shipped classifier, and 800000 judged a learned
+candidate order against it. ``--network-only`` ranks by the patch network's
 logit alone (rank weight 0), the ablation of the score fusion.
 
 For each set it writes OUT/<set>/predictions/<scan>/findings.json and OUT/<set>/reference.json
