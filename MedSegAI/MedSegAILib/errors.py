@@ -22,9 +22,3 @@ class Cancelled(MedSegAIError):
     """The user cancelled a running job."""
 
     exit_code = 130
-
-
-class NotAvailableYet(MedSegAIError):
-    """A command whose engine has not been built yet."""
-
-    exit_code = 1
