@@ -34,10 +34,6 @@ class SourceSeries:
         return str(self.datasets[0].SeriesInstanceUID)
 
     @property
-    def study_instance_uid(self) -> str:
-        return str(self.datasets[0].StudyInstanceUID)
-
-    @property
     def frame_of_reference_uid(self) -> str:
         return str(self.datasets[0].FrameOfReferenceUID)
 
