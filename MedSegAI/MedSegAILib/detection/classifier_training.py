@@ -42,8 +42,8 @@ from .froc import PredictedFinding, is_hit
 from .detector import DEFAULT_THRESHOLD
 from .nodule_scorer import calibrate, fit_platt, fit_rank_weight, fuse
 from .patch_classifier import (
-    PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, NoduleEnsemble, extract_patches, normalize, patch_logits,
-    save_classifier,
+    PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, NoduleEnsemble, PatchNetwork, extract_patches, normalize,
+    patch_logits, save_classifier,
 )
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -171,7 +171,7 @@ def train(patches: np.ndarray, labels: np.ndarray, steps: int, batch: int = 64, 
 
 
 def train_ensemble(patches: np.ndarray, labels: np.ndarray, steps: int, members: int, batch: int = 64,
-                   log=print) -> torch.nn.Module:
+                   log=print) -> PatchNetwork:
     """``members`` networks trained alike with seeds 0, 1, ... and averaged (:class:`.patch_classifier.NoduleEnsemble`);
     one member is a plain :class:`.patch_classifier.NoduleClassifier`."""
     networks = [train(patches, labels, steps, batch=batch, seed=seed, log=log) for seed in range(members)]

@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-from torch import nn
 
 from ..errors import InputError
 from ..models.card import ModelCard
-from .patch_classifier import PATCH_SPACING_MM, fused_for_inference, load_classifier, patch_logits
+from .patch_classifier import PATCH_SPACING_MM, PatchNetwork, fused_for_inference, load_classifier, patch_logits
 
 DETECTION_CARD = "detection_card.json"
 BUILTIN_FOLDER = Path(__file__).resolve().parents[1] / "models" / "builtin" / "chest_ct"
@@ -40,12 +39,12 @@ class NoduleScorer:
     """The patch classifier (a :class:`~.patch_classifier.NoduleClassifier` or an ensemble of them),
     its fusion with the candidate's blob rank, and the calibration."""
 
-    network: nn.Module
+    network: PatchNetwork
     slope: float = 1.0
     intercept: float = 0.0
     rank_weight: float = 0.0
     name: str = "nodule classifier fused with the blob rank, calibrated probability"
-    _fused: nn.Module = field(init=False, repr=False)
+    _fused: PatchNetwork = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._fused = fused_for_inference(self.network)

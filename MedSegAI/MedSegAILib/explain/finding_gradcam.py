@@ -41,7 +41,7 @@ from torch.nn import functional
 
 from ..detection.detector import Finding
 from ..detection.patch_classifier import (
-    PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, NoduleEnsemble, extract_patches, normalize,
+    PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, NoduleEnsemble, PatchNetwork, extract_patches, normalize,
 )
 from ..errors import InputError
 from ..inference.resample import resample_like
@@ -73,7 +73,7 @@ class FindingCam:
     patch_map: np.ndarray
 
 
-def finding_layers(network: Optional[nn.Module] = None) -> list[str]:
+def finding_layers(network: Optional[PatchNetwork] = None) -> list[str]:
     """The classifier layers Grad-CAM can explain: ``features`` and its sub-modules (spatial outputs);
     of an ensemble, those of each member."""
     network = network or NoduleClassifier()
@@ -82,7 +82,7 @@ def finding_layers(network: Optional[nn.Module] = None) -> list[str]:
     return [name for name, _ in network.named_modules() if name == "features" or name.startswith("features.")]
 
 
-def check_finding_layer(layer: str, network: Optional[nn.Module] = None) -> None:
+def check_finding_layer(layer: str, network: Optional[PatchNetwork] = None) -> None:
     """Raises :class:`InputError` unless ``layer`` is one of :func:`finding_layers`."""
     layers = finding_layers(network)
     if layer not in layers:
@@ -96,7 +96,7 @@ def patch_center(finding: Finding) -> tuple[float, float, float]:
     return tuple(float(c) for c in center)  # type: ignore[return-value]
 
 
-def patch_gradcam(network: nn.Module, patches: np.ndarray, layer: str = DEFAULT_FINDING_LAYER,
+def patch_gradcam(network: PatchNetwork, patches: np.ndarray, layer: str = DEFAULT_FINDING_LAYER,
                   method: str = DEFAULT_FINDING_METHOD) -> tuple[np.ndarray, np.ndarray]:
     """Class activation maps of the classifier's logit for HU patches.
 
@@ -175,7 +175,7 @@ def patch_on_grid(patch: Volume, reference: Volume) -> tuple[tuple[slice, slice,
     return block, values.astype(np.float32, copy=False)  # type: ignore[return-value]
 
 
-def findings_gradcam(grid: Volume, findings: Sequence[Finding], network: nn.Module, reference: Volume,
+def findings_gradcam(grid: Volume, findings: Sequence[Finding], network: PatchNetwork, reference: Volume,
                      layer: str = DEFAULT_FINDING_LAYER,
                      method: str = DEFAULT_FINDING_METHOD) -> tuple[np.ndarray, list[FindingCam]]:
     """One class activation map for all findings, on ``reference``'s grid, in [0, 1].
