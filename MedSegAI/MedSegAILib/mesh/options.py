@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .smoothing import filter_coefficients
+
 COORDINATE_SYSTEMS = ("lps", "ras")
 FORMATS = ("stl", "obj", "ply")
 
@@ -45,6 +47,12 @@ class MeshOptions:
             raise ValueError(f"smoothing_iterations must be >= 0, not {self.smoothing_iterations}")
         if not 0.0 < self.passband < 2.0:
             raise ValueError(f"passband must be in (0, 2), not {self.passband}")
+        if self.smoothing_iterations and not filter_coefficients(self.smoothing_iterations, self.passband).converged:
+            raise ValueError(
+                f"{self.smoothing_iterations} smoothing iterations at pass band {self.passband} give no stable "
+                "windowed-sinc filter (it would shrink or scatter the surface); use more iterations "
+                f"(the default is {DEFAULT_SMOOTHING_ITERATIONS}) or another pass band"
+            )
         if not 0.0 <= self.decimate < 1.0:
             raise ValueError(f"decimate must satisfy 0 <= F < 1, not {self.decimate}")
         if self.fill_holes_mm3 < 0:
