@@ -13,7 +13,7 @@ from torch import nn
 
 from MedSegAILib.io import Volume
 from MedSegAILib.models.card import parse_model_card
-from MedSegAILib.models.registry import LoadedModel
+from MedSegAILib.models.loaded import LoadedModel
 from MedSegAILib.models.terminology import TERMINOLOGY
 
 WINDOW = {"type": "window", "min": -1000.0, "max": 400.0}

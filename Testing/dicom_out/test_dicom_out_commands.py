@@ -20,7 +20,7 @@ from MedSegAILib.cli import segment as segment_command
 from MedSegAILib.cli.main import main
 from MedSegAILib.dicom_out.commands import FINDINGS_SR, NODULES_SEG, SEGMENTATION_SEG
 from MedSegAILib.models.card import parse_model_card
-from MedSegAILib.models.registry import LoadedModel
+from MedSegAILib.models.loaded import LoadedModel
 from MedSegAILib.models.terminology import TERMINOLOGY
 
 pytestmark = pytest.mark.filterwarnings("ignore:The string .* is unlikely to represent the intended person name")

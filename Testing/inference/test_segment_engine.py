@@ -10,7 +10,7 @@ from chest_phantom import LEFT_LUNG, NODULE, RIGHT_LUNG, SKIN_RIM_HU, ThresholdN
 from MedSegAILib.errors import Cancelled, InputError, MedSegAIError
 from MedSegAILib.inference.engine import segment_volume
 from MedSegAILib.io import Volume
-from MedSegAILib.models.registry import LoadedModel
+from MedSegAILib.models.loaded import LoadedModel
 from MedSegAILib.progress import CancelToken
 
 LEFT, RIGHT, NODULE_LABEL = 1, 2, 3

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from bundle_factory import make_detection_bundle
+from MedSegAILib.detection.bundle_findings import DetectedBox, detect_with_bundle, ellipsoid_mask, run_detection_bundle
 from MedSegAILib.io.volume import Volume
 from MedSegAILib.models.bundle import bundle_card_data
-from MedSegAILib.models.bundle_detection import BundleDetector, DetectedBox, detect_with_bundle, ellipsoid_mask, run_detection_bundle
+from MedSegAILib.models.bundle_detection import BundleDetector
 from MedSegAILib.models.card import parse_model_card
 from MedSegAILib.models.registry import load_model
 

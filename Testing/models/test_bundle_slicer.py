@@ -11,10 +11,10 @@ vtk = pytest.importorskip("vtk", reason="needs vtk (comes with slicer-core)")
 
 from bundle_factory import make_detection_bundle, make_segmentation_bundle  # noqa: E402
 from MedSegAILib.cli.main import main  # noqa: E402
+from MedSegAILib.detection.bundle_findings import detect_with_bundle  # noqa: E402
 from MedSegAILib.io.atomic import write_json  # noqa: E402
 from MedSegAILib.io.volume import Volume  # noqa: E402
 from MedSegAILib.io.writer import write_label_map  # noqa: E402
-from MedSegAILib.models.bundle_detection import detect_with_bundle  # noqa: E402
 from MedSegAILib.models.install import import_model  # noqa: E402
 from MedSegAILib.models.registry import load_model  # noqa: E402
 from MedSegAILib.models.terminology import slicer_terminology_string, terminology_for  # noqa: E402

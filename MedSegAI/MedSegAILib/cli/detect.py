@@ -19,6 +19,7 @@ import time
 
 import torch
 
+from ..detection.bundle_findings import detect_with_bundle
 from ..detection.nodule_scorer import scorer_for_model
 from ..detection.pipeline import segment_and_detect
 from ..dicom_out.commands import add_dicom_out_argument, check_dicom_out, write_findings_dicom
@@ -30,9 +31,10 @@ from ..inference.device import select_device
 from ..inference.run_record import build_run_record
 from ..io import OutputDir, Volume, read_volume, write_label_map
 from ..io.atomic import write_json
-from ..models.bundle_detection import BundleDetector, detect_with_bundle
+from ..models.bundle_detection import BundleDetector
 from ..models.card import ModelCard
-from ..models.registry import LoadedModel, load_model, resolve_model
+from ..models.loaded import LoadedModel
+from ..models.registry import load_model, resolve_model
 from ..progress import ProgressCallback, sub_progress
 from ..uncertainty.commands import add_finding_uncertainty, check_model_supports, check_samples, finding_uncertainties
 from .common import add_input_arguments, add_output_argument, add_run_arguments, progress_for

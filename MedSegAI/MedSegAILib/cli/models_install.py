@@ -8,6 +8,7 @@ import json
 from ..models.catalogue import load_catalogue
 from ..models.install import download_model, import_model
 from .common import add_quiet_argument, progress_for
+from .model_summary import describe_model, model_summary
 
 ACTIONS = ("import", "download", "catalogue")
 
@@ -44,8 +45,6 @@ def register_actions(actions: argparse._SubParsersAction) -> None:
 
 def run_action(args: argparse.Namespace) -> int:
     """Run one of :data:`ACTIONS`; returns the exit code."""
-    from .models import _describe, model_summary
-
     if args.models_command == "catalogue":
         entries = [vars(entry) for entry in load_catalogue().values()]
         if args.json:
@@ -60,5 +59,5 @@ def run_action(args: argparse.Namespace) -> int:
     else:
         card = download_model(args.name, replace=args.replace, progress=progress_for(args))
     summary = model_summary(card, detailed=True)
-    print(json.dumps(summary, indent=2) if args.json else f"installed in {card.folder}\n" + _describe(summary))
+    print(json.dumps(summary, indent=2) if args.json else f"installed in {card.folder}\n" + describe_model(summary))
     return 0

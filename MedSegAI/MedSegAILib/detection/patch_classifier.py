@@ -4,7 +4,7 @@ Each candidate (:mod:`.candidates`) is seen as a ``PATCH_VOXELS``³ cube of HU s
 ``PATCH_SPACING_MM`` around its centre: 36 mm across, so the largest nodule (30 mm) fits
 with a margin, and a 6 mm nodule is 4 voxels wide. (A 60 mm field at 2.5 mm, the first
 design, left a 6 mm nodule 2.4 voxels wide and the network more of each training scan's
-anatomy to memorise; it generalised worse to unseen scans, see DETECTION.md.) The network
+anatomy to memorise; it generalised worse to unseen scans, see lab/DETECTION_HISTORY.md.) The network
 answers "nodule or not"; vessels in cross-section, airway
 walls and pleural bumps are the false candidates it learns to reject. Its weights ship as
 safetensors, named with their SHA-256 in ``detection_card.json`` next to the model card,
@@ -20,10 +20,13 @@ from typing import Sequence, Union
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 from scipy import ndimage
 from torch import nn
 
+from ..errors import InputError
 from ..io.volume import Volume
+from ..models.weights import load_state_dict
 
 PATCH_VOXELS = 24
 PATCH_SPACING_MM = 1.5
@@ -53,7 +56,7 @@ class NoduleClassifier(nn.Module):
 
 class NoduleEnsemble(nn.Module):
     """Several :class:`NoduleClassifier` trained alike with different seeds; the logit is their mean.
-    One retraining moves the held-out FROC by up to 0.17 at 2 FP/scan (DETECTION.md); the mean of
+    One retraining moves the held-out FROC by up to 0.17 at 2 FP/scan (lab/DETECTION_HISTORY.md); the mean of
     a few is steadier. Each member costs about 0.15 s per 300 candidates on 2 CPU cores."""
 
     def __init__(self, members: int) -> None:
@@ -145,8 +148,6 @@ def patch_logits(network: PatchNetwork, patches: np.ndarray, batch: int = 32) ->
 
 def save_classifier(network: PatchNetwork, path: str | Path) -> None:
     """Write the weights of a classifier or an ensemble (``members.<i>.`` keys) as safetensors."""
-    from safetensors.torch import save_file
-
     save_file({name: tensor.detach().contiguous() for name, tensor in network.state_dict().items()}, str(path))
 
 
@@ -157,9 +158,6 @@ def load_classifier(path: str | Path, sha256: str) -> PatchNetwork:
     Raises:
         InputError: the file is missing, altered or does not fit the network.
     """
-    from ..errors import InputError
-    from ..models.weights import load_state_dict
-
     state = load_state_dict(path, sha256)
     members = {key.split(".")[1] for key in state if key.startswith("members.")}
     network: PatchNetwork = NoduleEnsemble(len(members)) if members else NoduleClassifier()

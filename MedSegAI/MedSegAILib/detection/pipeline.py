@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..inference.engine import SegmentationResult, segment_volume
 from ..io.volume import Volume
 from ..models.card import ModelCard
-from ..models.registry import LoadedModel
+from ..models.loaded import LoadedModel
 from ..progress import CancelToken, ProgressCallback, no_progress, sub_progress
 from .detector import DEFAULT_THRESHOLD, DetectionResult, detect_nodules
 from .nodule_scorer import NoduleScorer, scorer_for_model

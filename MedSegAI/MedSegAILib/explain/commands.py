@@ -11,7 +11,7 @@ from ..inference.engine import SegmentationResult
 from ..io import write_float_map
 from ..io.output_dir import OutputDir
 from ..io.volume import Volume
-from ..models.registry import LoadedModel
+from ..models.loaded import LoadedModel
 from .finding_gradcam import DEFAULT_FINDING_LAYER, DEFAULT_FINDING_METHOD, FINDING_CAM_METHODS, findings_gradcam
 from .gradcam import DEFAULT_LAYER
 from .storage import quantised_for_storage

@@ -42,7 +42,7 @@ from ..inference.engine import SegmentationResult
 from ..inference.preprocess import prepare_input
 from ..inference.sliding_window import DEFAULT_MARGIN, DEFAULT_MAX_TILE_VOXELS, plan_tiles
 from ..io.volume import Volume
-from ..models.registry import LoadedModel
+from ..models.loaded import LoadedModel
 from ..progress import CancelToken, check_cancelled
 
 DEFAULT_LAYER = "decoder.0"
@@ -207,7 +207,7 @@ class _RegionScore(nn.Module):
 
 def _monai_gradcam(scorer: _RegionScore, layer: str):
     """MONAI's GradCAM on ``scorer`` at ``layer``, returning raw (unnormalised) maps."""
-    from monai.visualize import GradCAM
+    from monai.visualize import GradCAM  # monai is slow to import; only Grad-CAM needs this
 
     return GradCAM(nn_module=scorer, target_layers=f"network.{layer}", postprocessing=lambda values: values)
 

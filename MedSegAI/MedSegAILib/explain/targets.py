@@ -23,7 +23,7 @@ from ..inference.engine import SegmentationResult
 from ..inference.postprocess import SPLIT_LUNG, class_targets
 from ..inference.resample import resample_like
 from ..models.card import ModelCard
-from ..models.registry import LoadedModel
+from ..models.loaded import LoadedModel
 from .gradcam import GradCamMap, gradcam_on_model_grid, normalised_on_input_grid
 
 

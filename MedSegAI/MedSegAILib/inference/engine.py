@@ -31,7 +31,7 @@ import SimpleITK as sitk
 
 from ..errors import MedSegAIError
 from ..io.volume import Volume
-from ..models.registry import LoadedModel
+from ..models.loaded import LoadedModel
 from ..progress import CancelToken, ProgressCallback, check_cancelled, no_progress, sub_progress
 from .device import DEFAULT_CPU_THREADS, cpu_threads
 from .postprocess import postprocess

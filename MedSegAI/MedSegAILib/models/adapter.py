@@ -97,7 +97,7 @@ class AdaptedNetwork(nn.Module):
         if self.roi_size is None:
             y = self.network(x)
         else:
-            from monai.inferers import sliding_window_inference
+            from monai.inferers import sliding_window_inference  # monai is slow to import; only patch-wise networks need it
 
             y = sliding_window_inference(x, self.roi_size, 1, self.network, overlap=self.overlap, mode="gaussian")
         return to_engine_layout(y, self.axcodes)

@@ -27,19 +27,19 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import torch
 
 from ..errors import InputError
 from .adapter import AdaptedNetwork
 from .bundle_config import instantiate, read_config, resolve_plain, target_module
+from .bundle_detection import detector_settings, load_bundle_detector
 from .card import ModelCard
+from .loaded import LoadedModel
 from .terminology import ANATOMICAL_STRUCTURE, coded, terminology_for
+from .torchscript import load_torchscript
 from .weights import load_state_dict, sha256_of_file
-
-if TYPE_CHECKING:  # the registry imports this module for its loader tuple
-    from .registry import LoadedModel
 
 BUNDLE_NETWORK = "monai_bundle"
 METADATA_FILE = Path("configs") / "metadata.json"
@@ -127,8 +127,6 @@ def bundle_card_data(root: str | Path, name: Optional[str] = None) -> dict[str, 
         "output_classes": classes,
     }
     if task == "detection":
-        from .bundle_detection import detector_settings
-
         network["detector"] = detector_settings(config, source)
     licence_file = files.root / "LICENSE"
     return {
@@ -160,7 +158,7 @@ def bundle_card_data(root: str | Path, name: Optional[str] = None) -> dict[str, 
     }
 
 
-def load_monai_bundle(card: ModelCard, device: torch.device) -> Optional["LoadedModel"]:
+def load_monai_bundle(card: ModelCard, device: torch.device) -> Optional[LoadedModel]:
     """Registry loader for bundle cards (``network.name == "monai_bundle"``).
 
     Returns:
@@ -172,12 +170,8 @@ def load_monai_bundle(card: ModelCard, device: torch.device) -> Optional["Loaded
     """
     if card.network.get("name") != BUNDLE_NETWORK:
         return None
-    from .registry import LoadedModel
-
     assert card.folder is not None, "cards of installed models know their folder"
     if card.task == "detection":
-        from .bundle_detection import load_bundle_detector
-
         detector = load_bundle_detector(card, device)
         return LoadedModel(card=card, network=detector.to(device).eval(), device=device)
     network = bundle_network(card, device)
@@ -196,8 +190,6 @@ def bundle_network(card: ModelCard, device: torch.device) -> torch.nn.Module:
     assert card.folder is not None
     weights = card.folder / card.weights["file"]
     if card.weights.get("format") == "torchscript":
-        from .torchscript import load_torchscript
-
         return load_torchscript(weights, card.weights["sha256"], device)
     state = load_state_dict(weights, card.weights["sha256"])
     config_path = card.folder / card.network["config"]
@@ -238,8 +230,6 @@ def _transform_setting(config: dict[str, Any], transforms: list[dict[str, Any]],
 def _patch(config: dict[str, Any], metadata: dict[str, Any], task: str, source: str) -> tuple[list[int], float]:
     """The patch size (network axis order) and overlap of the bundle's sliding window."""
     if task == "detection":
-        from .bundle_detection import detector_settings
-
         window = detector_settings(config, source)["sliding_window"]
         if window.get("roi_size"):
             return [int(s) for s in window["roi_size"]], float(window.get("overlap", 0.25))

@@ -111,7 +111,7 @@ def instantiate(config: dict[str, Any], item_id: str, source: str) -> Any:
     Raises:
         InputError: the item, or something it references, is not allowed or fails to build.
     """
-    from monai.bundle import ConfigParser
+    from monai.bundle import ConfigParser  # monai is slow to import; only bundles need it
 
     subconfig = reachable_subconfig(config, [item_id], source)
     vet_subconfig(subconfig, source)
@@ -147,7 +147,7 @@ def target_module(target: str) -> str:
     """The full dotted name a ``_target_`` resolves to (short names via MONAI's locator)."""
     if "." in target:
         return target
-    from monai.bundle.config_item import ComponentLocator
+    from monai.bundle.config_item import ComponentLocator  # monai is slow to import; only bundles need it
 
     module = ComponentLocator().get_component_module_name(target)
     if isinstance(module, list):

@@ -8,7 +8,7 @@ Installed models are the model folders (each with a ``model_card.json``) under:
 A built-in model wins over a user model with the same name.
 
 Loading is delegated to :data:`LOADERS`, a tuple of loader functions tried in order.
-Each takes ``(card, device)`` and returns a :class:`LoadedModel`, or ``None`` when the
+Each takes ``(card, device)`` and returns a :class:`~.loaded.LoadedModel`, or ``None`` when the
 card's format is not its own. To support another model format (a MONAI bundle, a
 TorchScript file), write such a function and append it to the tuple::
 
@@ -21,16 +21,15 @@ The built-in loader handles cards whose ``weights.format`` is ``safetensors`` or
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
-from torch import nn
 
 from ..errors import InputError
 from .bundle import load_monai_bundle
 from .card import CARD_FILE, ModelCard, load_model_card
+from .loaded import LoadedModel, ModelLoader
 from .networks import NETWORKS, build_network
 from .torchscript import load_torchscript_model
 from .weights import load_state_dict
@@ -39,17 +38,6 @@ BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 DEFAULT_MODEL = "chest_ct"
 STATE_DICT_FORMATS = ("safetensors", "state_dict")
 
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A network ready for inference: its card, the module (eval mode) and its device."""
-
-    card: ModelCard
-    network: nn.Module
-    device: torch.device
-
-
-ModelLoader = Callable[[ModelCard, torch.device], Optional[LoadedModel]]
 
 
 def user_models_dir() -> Path:

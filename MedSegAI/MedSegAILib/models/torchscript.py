@@ -18,17 +18,15 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import torch
 
 from ..errors import InputError
 from .adapter import ENGINE_AXCODES, AdaptedNetwork
 from .card import ModelCard
+from .loaded import LoadedModel
 from .weights import verify_sha256
-
-if TYPE_CHECKING:  # the registry imports this module for its loader tuple
-    from .registry import LoadedModel
 
 TORCHSCRIPT_NETWORK = "torchscript"
 TORCHSCRIPT_FORMAT = "torchscript"
@@ -51,7 +49,7 @@ def load_torchscript(path: str | os.PathLike, sha256: str, device: torch.device 
         raise InputError(f"{path}: cannot load the TorchScript model ({first_line}); export it again with torch.jit.save") from None
 
 
-def load_torchscript_model(card: ModelCard, device: torch.device) -> Optional["LoadedModel"]:
+def load_torchscript_model(card: ModelCard, device: torch.device) -> Optional[LoadedModel]:
     """Registry loader for TorchScript model folders (``network.name == "torchscript"``).
 
     Returns:
@@ -62,8 +60,6 @@ def load_torchscript_model(card: ModelCard, device: torch.device) -> Optional["L
     """
     if card.network.get("name") != TORCHSCRIPT_NETWORK:
         return None
-    from .registry import LoadedModel
-
     assert card.folder is not None, "cards of installed models know their folder"
     if card.weights.get("format", TORCHSCRIPT_FORMAT) != TORCHSCRIPT_FORMAT:
         raise InputError(f"{card.folder}: a torchscript network needs weights.format \"torchscript\"")

@@ -16,6 +16,8 @@ import pickle
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from ..errors import InputError
 
@@ -81,9 +83,6 @@ def load_state_dict(path: str | os.PathLike, expected_sha256: str) -> dict[str, 
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as error:

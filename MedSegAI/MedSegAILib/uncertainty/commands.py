@@ -15,7 +15,7 @@ from ..inference.engine import SegmentationResult
 from ..io.atomic import atomic_path, write_json
 from ..io.output_dir import OutputDir
 from ..io.volume import Volume
-from ..models.registry import LoadedModel
+from ..models.loaded import LoadedModel
 from ..progress import ProgressCallback, no_progress
 from .head_sampling import head_sampler
 from .input_grid import InputGridMaps, maps_on_input_grid

@@ -43,7 +43,7 @@ from scipy import ndimage
 
 from ..inference.device import DEFAULT_CPU_THREADS, cpu_threads
 from ..inference.engine import SegmentationResult
-from ..models.registry import LoadedModel
+from ..models.loaded import LoadedModel
 from ..progress import CancelToken, ProgressCallback, check_cancelled, no_progress
 from .head_sampling import DEFAULT_CHUNK_VOXELS, FactorisedDropoutHead, features_with_halo, head_sampler, iter_chunks
 from .maps import argmax, softmax, voxel_uncertainty

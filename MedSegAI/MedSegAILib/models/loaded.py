@@ -1,0 +1,23 @@
+"""The loaded-model type that every loader returns and the engine consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+from .card import ModelCard
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A network ready for inference: its card, the module (eval mode) and its device."""
+
+    card: ModelCard
+    network: nn.Module
+    device: torch.device
+
+
+ModelLoader = Callable[[ModelCard, torch.device], Optional[LoadedModel]]
