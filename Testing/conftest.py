@@ -1,4 +1,4 @@
-"""Shared test fixtures: the local engine source first on sys.path, and ../shared/data."""
+"""Shared test fixtures: the local engine and lab sources first on sys.path, and the shared data."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "MedSegAI"))
-SHARED_DATA = Path(os.environ.get("MEDSEGAI_SHARED_DATA", REPO.parent / "shared" / "data"))
+sys.path[:0] = [str(REPO / "MedSegAI"), str(REPO / "lab")]
+
+from MedSegAILib.io.shared_data import shared_data_path  # noqa: E402
+
+SHARED_DATA = shared_data_path()
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 try:

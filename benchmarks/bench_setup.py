@@ -1,5 +1,6 @@
-"""What every benchmark script shares: the engine importable from this checkout, where the
-shared data lies (``$MEDSEGAI_SHARED_DATA``, else ``../shared/data`` beside the checkout), and a record of the machine a result was measured on.
+"""What every benchmark script shares: the engine and the lab importable from this checkout, where
+the shared data lies (:mod:`MedSegAILib.io.shared_data`), and a record of the machine a result
+was measured on.
 
 Scripts import it first (``from bench_setup import REPO, SHARED_DATA, machine_record``), before
 ``MedSegAILib``.
@@ -14,8 +15,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("MEDSEGAI_SHARED_DATA", REPO.parent / "shared" / "data"))
-sys.path.insert(0, str(REPO / "MedSegAI"))
+sys.path[:0] = [str(REPO / "MedSegAI"), str(REPO / "lab")]
+
+from MedSegAILib.io.shared_data import shared_data_path  # noqa: E402
+
+SHARED_DATA = shared_data_path()
 
 
 def machine_record(torch_threads: Optional[int] = None) -> dict[str, Any]:

@@ -48,7 +48,8 @@ from stl import mesh as numpy_stl  # noqa: E402
 
 from MedSegAILib.cli.main import main as medsegai  # noqa: E402
 from MedSegAILib.io import Volume  # noqa: E402
-from MedSegAILib.mesh import MeshOptions, mask_surface, measure_surface, phantoms  # noqa: E402
+from MedSegAILib.mesh import MeshOptions, mask_surface, measure_surface
+from medsegai_lab import phantoms  # noqa: E402
 from MedSegAILib.mesh.vtk_arrays import image_from_mask, polydata_arrays  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "mesh_speed.json"

@@ -13,14 +13,12 @@ from MedSegAILib.training import train as train_module
 from MedSegAILib.training.corrections import add_correction, export_training_folder
 
 
-def test_one_training_step_uses_the_corrected_cases(shared_data, tmp_path, monkeypatch):
+def test_one_training_step_uses_the_corrected_cases(shared_data, tmp_path):
     ct = read_volume(shared_data("cip_lung_ct/ct-64.nrrd"))
     region = Volume.from_sitk(sitk.ReadImage(str(shared_data("cip_lung_ct/lm-64.nrrd")))).array & 255
     corrected = np.where(np.isin(region, range(1, 15)), 1, 0).astype(np.uint8)
     case = add_correction(tmp_path / "store", ct, ct.with_array(corrected), [LabelInfo(1, "lung")])
     export_training_folder(tmp_path / "store", tmp_path / "training")
-    # Only the corrections: the built-in training scans are not prepared in a unit test.
-    monkeypatch.setattr(train_module, "load_training_cases", lambda *args, **kwargs: [])
 
     code = train_module.main(["--out", str(tmp_path / "model"), "--corrections", str(tmp_path / "training"),
                               "--max-steps", "1", "--batch", "1", "--patch", "32", "32", "32", "--device", "cpu"])
@@ -30,5 +28,6 @@ def test_one_training_step_uses_the_corrected_cases(shared_data, tmp_path, monke
     assert card["training"]["data"] == [f"correction:{case.id}"]
     assert card["training"]["steps"] == 1
     assert "--corrections" in card["training"]["command"]
+    assert card["training"]["init"].endswith("chest_ct/model.safetensors")  # fine-tuned from the shipped model
     log = [json.loads(line) for line in (tmp_path / "model" / "train_log.jsonl").read_text().splitlines()]
     assert len(log) == 1 and np.isfinite(log[0]["loss"])

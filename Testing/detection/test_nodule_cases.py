@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from MedSegAILib.detection.nodule_cases import insert_nodules
+from medsegai_lab.nodule_cases import insert_nodules
 from MedSegAILib.io import Volume
 
 

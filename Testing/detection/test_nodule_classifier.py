@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from MedSegAILib.detection.classifier_training import train, train_ensemble
+from medsegai_lab.classifier_training import train, train_ensemble
 from MedSegAILib.detection.nodule_scorer import (
     BUILTIN_FOLDER, DETECTION_CARD, NoduleScorer, calibrate, fit_platt, fit_rank_weight, fuse, read_detection_card,
     scorer_for_model,
@@ -182,8 +182,8 @@ def test_a_model_without_its_own_classifier_uses_the_built_in_one(tmp_path):
 
 
 def test_out_of_fold_logits_come_from_networks_that_never_saw_the_host():
-    from MedSegAILib.detection.classifier_training import candidate_ranks, out_of_fold_logits
-    from MedSegAILib.uncertainty.evaluation import auroc
+    from medsegai_lab.classifier_training import candidate_ranks, out_of_fold_logits
+    from medsegai_lab.uncertainty_evaluation import auroc
 
     patches, labels = _toy_patches(np.random.default_rng(2), 64)
     scans = [{"candidates": 14}, {"candidates": 14}, {"candidates": 14}, {"candidates": 14}]

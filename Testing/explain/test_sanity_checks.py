@@ -27,6 +27,7 @@ import SimpleITK as sitk
 import torch
 from scipy import ndimage, stats
 
+from MedSegAILib.io.shared_data import shared_data_path
 from MedSegAILib.detection.detector import DetectionResult, Finding
 from MedSegAILib.detection.nodule_scorer import NoduleScorer, scorer_for_model
 from MedSegAILib.detection.patch_classifier import extract_patches
@@ -58,7 +59,7 @@ def shipped():
 
 def shared_path(relative: str) -> Path:
     """A file under ../shared/data (module-scoped fixtures cannot use ``shared_data``); skips when absent."""
-    path = Path(os.environ.get("MEDSEGAI_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data")) / relative
+    path = shared_data_path() / relative
     if not path.exists():
         pytest.skip(f"needs ../shared/data/{relative} (real CT not present on this machine)")
     return path

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from MedSegAILib.mesh import MeshOptions, mask_surface, measure_surface, phantoms
+from MedSegAILib.mesh import MeshOptions, mask_surface, measure_surface
+from medsegai_lab import phantoms
 from MedSegAILib.mesh.vtk_arrays import polydata_arrays
 
 from .helpers import rotation

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from MedSegAILib.training.pseudo_labels import lung_pseudo_labels, solid_lung_masses
+from medsegai_lab.pseudo_labels import lung_pseudo_labels, solid_lung_masses
 
 from phantom import chest_phantom
 

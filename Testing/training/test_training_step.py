@@ -5,7 +5,7 @@ import torch
 
 from MedSegAILib.models.networks import build_network
 from MedSegAILib.training.augment import AugmentOptions, sample_patch
-from MedSegAILib.training.datasets import IGNORE, Case
+from MedSegAILib.training.cases import IGNORE, Case
 from MedSegAILib.training.train import dice_ce_loss, make_batch, seed_everything, train_steps
 
 from phantom import chest_phantom

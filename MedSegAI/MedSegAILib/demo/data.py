@@ -8,25 +8,17 @@ a 14 mm solid nodule in the right upper lung) so that it still runs end to end o
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 from scipy import ndimage
 
+from ..io.shared_data import shared_data_folder
 from ..io.volume import Volume
 
 REAL_CHEST_CT = Path("chest_ct_dicom")
 PHANTOM_NODULE_LPS = np.array([-70.0, -10.0, 50.0])  # right upper lung (LPS: right = negative x)
-
-
-def shared_data_folder() -> Optional[Path]:
-    """``$MEDSEGAI_SHARED_DATA``, else ``../shared/data`` beside the repository, if it exists."""
-    configured = os.environ.get("MEDSEGAI_SHARED_DATA")
-    repository = Path(__file__).resolve().parents[3]
-    folder = Path(configured) if configured else repository.parent / "shared" / "data"
-    return folder if folder.is_dir() else None
 
 
 def real_demo_input() -> Optional[Path]:

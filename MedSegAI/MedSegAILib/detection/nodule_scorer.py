@@ -138,7 +138,7 @@ def read_detection_card(path: str | Path) -> dict[str, Any]:
     if abs(spacing - PATCH_SPACING_MM) > 1e-6:
         raise InputError(f"{path}: the nodule classifier was trained on patches sampled at {spacing} mm; this version of "
                          f"MedSegAI samples them at {PATCH_SPACING_MM} mm (retrain it with "
-                         "python -m MedSegAILib.detection.classifier_training)")
+                         "python -m medsegai_lab.classifier_training)")
     return entry
 
 

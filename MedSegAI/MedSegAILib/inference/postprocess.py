@@ -29,6 +29,8 @@ from typing import Union
 import numpy as np
 from scipy import ndimage
 
+from ..anatomy.airway import find_trachea_seed, grow_airway
+from ..anatomy.body import AIR_THRESHOLD_HU, body_mask
 from ..errors import InputError
 from ..io.volume import Volume
 from ..models.card import ModelCard
@@ -122,14 +124,12 @@ def postprocess(probabilities: np.ndarray, grid: Volume, card: ModelCard, midlin
 
 
 def classical_airway(grid: Volume) -> np.ndarray:
-    """Trachea and main bronchi by the training pipeline's region growing, on the model grid.
+    """Trachea and main bronchi by the classical region growing (:mod:`..anatomy.airway`), on the model grid.
 
     Used when the network's airway channel gives nothing, so that the trachea is reported as
     airway instead of being swallowed by a lung (see the model card's limits). Empty when no
     trachea-like tube is found (e.g. a field of view below the carina).
     """
-    from ..training.pseudo_labels import AIR_THRESHOLD_HU, body_mask, find_trachea_seed, grow_airway
-
     body = body_mask(grid.array, grid.spacing)
     seed = find_trachea_seed((grid.array < AIR_THRESHOLD_HU) & body, body, grid.spacing)
     if seed is None:

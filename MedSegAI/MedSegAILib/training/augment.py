@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
-from .datasets import IGNORE, Case
+from .cases import IGNORE, Case
 from .synthetic_nodules import insert_random_nodules
 
 

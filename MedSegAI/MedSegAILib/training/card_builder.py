@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 from ..models.card import CARD_FILE, load_model_card
 from ..models.terminology import terminology_for
 from ..models.weights import sha256_of_file
-from .datasets import NETWORK_CLASSES
+from .cases import NETWORK_CLASSES
 
 MODEL_NAME = "chest_ct"
 NETWORK_NAME = "ChestUNet3D"

@@ -37,7 +37,7 @@ from ..io.atomic import atomic_path
 from ..models.card import LabelInfo, read_labels_json
 from ..progress import ProgressCallback
 from .canonical import canonical_image, image_array, resample_onto
-from .datasets import IGNORE, NETWORK_CLASSES, Case
+from .cases import IGNORE, NETWORK_CLASSES, Case
 
 STORE_ENV = "MEDSEGAI_CORRECTIONS"
 CASE_FORMAT = 1

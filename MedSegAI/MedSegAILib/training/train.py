@@ -1,20 +1,21 @@
-"""Train the built-in chest CT model (seeded, resumable from nothing but ../shared/data).
+"""Train a chest CT segmentation network (seeded; the built-in network and raw classes).
 
-    python -m MedSegAILib.training.train --out runs/chest_ct --seed 0 --minutes 40
+Researchers retrain on their corrections (``medsegai corrections export``), starting from the
+shipped model's weights unless ``--init`` names others:
 
-Prepares (and caches under ``.cache/training``) the training cases of
-:mod:`.datasets`, then trains :class:`~MedSegAILib.models.networks.ChestUNet3D` on
-augmented patches (:mod:`.augment`, synthetic nodules included) with Dice + cross-entropy.
-Writes into ``--out``: ``model.safetensors`` (fp32 state_dict, rewritten at every
-checkpoint), ``model_card.json`` (provisional: metrics come from ``evaluate_model``) and
-``train_log.jsonl`` (one line per logged step).
+    python -m MedSegAILib.training.train --out runs/chest_ct_ft --corrections DIR [--minutes M]
+
+The network (:class:`~MedSegAILib.models.networks.ChestUNet3D`) is trained on augmented patches
+(:mod:`.augment`, synthetic nodules included) with Dice + cross-entropy. Writes into ``--out``:
+``model.safetensors`` (fp32 state_dict, rewritten at every checkpoint), ``model_card.json`` and
+``train_log.jsonl`` (one line per logged step). The recipe that rebuilds the shipped model from
+the project's shared data lives outside the package, in ``lab/`` (``medsegai_lab.train_builtin``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
@@ -28,13 +29,13 @@ from safetensors.torch import load_file
 
 from ..models.networks import build_network
 from ..models.normalization import normalize_intensity
+from ..models.registry import BUILTIN_DIR
 from .augment import AugmentOptions, sample_patch
 from .card_builder import NETWORK_KWARGS, NETWORK_NAME, NORMALIZATION, write_model_folder
+from .cases import IGNORE, Case
 from .corrections import load_correction_cases
-from .datasets import IGNORE, Case, load_training_cases
 
-DEFAULT_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-DEFAULT_CACHE = Path(__file__).resolve().parents[3] / ".cache" / "training"
+SHIPPED_WEIGHTS = BUILTIN_DIR / "chest_ct" / "model.safetensors"
 
 
 def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0, class_weights: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -103,6 +104,7 @@ def seed_everything(seed: int) -> np.random.Generator:
 
 def train(
     out: Path,
+    cases: Sequence[Case],
     seed: int = 0,
     minutes: float = 40.0,
     max_steps: int = 100000,
@@ -110,18 +112,15 @@ def train(
     patch: Sequence[int] = (80, 80, 80),
     lr: float = 2e-3,
     spacing: Sequence[float] = (2.0, 2.0, 2.0),
-    data_dir: Path = DEFAULT_DATA,
-    cache_dir: Path = DEFAULT_CACHE,
     device: str = "auto",
     threads: int = 2,
     checkpoint_minutes: float = 10.0,
     command: Optional[str] = None,
     init: Optional[Path] = None,
-    corrections: Optional[Path] = None,
     class_weights: Optional[Sequence[float]] = None,
     p_nodules: float = AugmentOptions.p_nodules,
 ) -> Path:
-    """Train and write the model folder ``out``; returns ``out``.
+    """Train on ``cases`` (prepared at ``spacing``) and write the model folder ``out``; returns ``out``.
 
     Stops after ``minutes`` of wall time or ``max_steps`` steps, whichever comes first;
     the learning rate follows a cosine schedule over the time budget. ``init`` starts
@@ -129,14 +128,13 @@ def train(
     ``class_weights`` weight the cross-entropy per raw class; ``p_nodules`` is the chance that a
     patch gets synthetic nodules inserted.
     """
+    if not cases:
+        raise ValueError("train needs at least one case")
     rng = seed_everything(seed)
     torch.set_num_threads(threads)
     run_device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
     out.mkdir(parents=True, exist_ok=True)
     log = open(out / "train_log.jsonl", "a")
-    cases = load_training_cases(data_dir, spacing, cache_dir, progress=lambda f, m: print(f"[{int(100 * f):3d}%] {m}", flush=True))
-    if corrections is not None:  # corrected masks (`medsegai corrections export`) as extra cases
-        cases += load_correction_cases(corrections, spacing)
     network = build_network(NETWORK_NAME, **NETWORK_KWARGS)
     if init is not None:
         network.load_state_dict({k: v.float() for k, v in load_file(str(init)).items()})
@@ -178,8 +176,8 @@ def train(
     return out
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m MedSegAILib.training.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every training command shares (output, budget, optimisation, corrections)."""
     parser.add_argument("--out", required=True, type=Path, help="model folder to write")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--minutes", type=float, default=40.0, help="wall-time budget (default 40)")
@@ -188,26 +186,40 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--patch", type=int, nargs=3, default=(80, 80, 80), metavar=("Z", "Y", "X"))
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--spacing", type=float, nargs=3, default=(2.0, 2.0, 2.0), metavar=("X", "Y", "Z"))
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder (default ../shared/data)")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="prepared-case cache (default .cache/training)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--checkpoint-minutes", type=float, default=10.0)
     parser.add_argument("--class-weights", type=float, nargs=4, default=None, metavar=("BG", "LUNG", "NODULE", "AIRWAY"),
                         help="cross-entropy weight per raw class (default: equal)")
-    parser.add_argument("--init", type=Path, default=None, help="start from these weights (safetensors state_dict)")
-    parser.add_argument("--corrections", type=Path, default=None, metavar="DIR",
-                        help="also train on the corrected cases of DIR (written by `medsegai corrections export`)")
     parser.add_argument("--p-nodules", type=float, default=AugmentOptions.p_nodules,
                         help=f"chance that a patch gets synthetic nodules inserted (default {AugmentOptions.p_nodules})")
-    args = parser.parse_args(argv)
-    train(
-        args.out, seed=args.seed, minutes=args.minutes, max_steps=args.max_steps, batch=args.batch, patch=args.patch,
-        lr=args.lr, spacing=args.spacing, data_dir=args.data, cache_dir=args.cache, device=args.device,
-        threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init, class_weights=args.class_weights, corrections=args.corrections,
-        p_nodules=args.p_nodules,
-        command="python -m MedSegAILib.training.train " + " ".join(sys.argv[1:] if argv is None else argv),
+
+
+def train_from_arguments(args: argparse.Namespace, cases: Sequence[Case], init: Optional[Path], command: str) -> Path:
+    """Run :func:`train` with the options of :func:`add_training_arguments`."""
+    return train(
+        args.out, cases, seed=args.seed, minutes=args.minutes, max_steps=args.max_steps, batch=args.batch,
+        patch=args.patch, lr=args.lr, spacing=args.spacing, device=args.device, threads=args.threads,
+        checkpoint_minutes=args.checkpoint_minutes, init=init, class_weights=args.class_weights,
+        p_nodules=args.p_nodules, command=command,
     )
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Retrain on exported corrections (see the module docstring)."""
+    parser = argparse.ArgumentParser(prog="python -m MedSegAILib.training.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_training_arguments(parser)
+    parser.add_argument("--corrections", type=Path, required=True, metavar="DIR",
+                        help="train on the corrected cases of DIR (written by `medsegai corrections export`)")
+    parser.add_argument("--init", type=Path, default=SHIPPED_WEIGHTS,
+                        help="start from these weights (safetensors state_dict; default: the shipped chest CT model)")
+    args = parser.parse_args(argv)
+    cases = load_correction_cases(args.corrections, args.spacing)
+    if not cases:
+        parser.error(f"{args.corrections}: holds no corrected cases; export some with `medsegai corrections export`")
+    words = sys.argv[1:] if argv is None else list(argv)
+    train_from_arguments(args, cases, args.init, "python -m MedSegAILib.training.train " + " ".join(words))
     return 0
 
 

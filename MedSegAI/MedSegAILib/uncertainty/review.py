@@ -5,7 +5,7 @@ samples disagree about it:
 
     uncertain_fraction > MAX_UNCERTAIN_FRACTION  or  dice_agreement < MIN_DICE_AGREEMENT
 
-Calibration (docs/explainability.md, ``python -m MedSegAILib.uncertainty.evaluation``):
+Calibration (docs/explainability.md, ``python -m medsegai_lab.uncertainty_evaluation``):
 on validation scans that were never trained on, the thresholds separate the segments
 whose Dice with the reference is acceptable from those whose Dice is not.
 """
