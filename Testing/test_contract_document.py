@@ -15,7 +15,7 @@ def headings_and_names(text: str) -> set[str]:
     return set(re.findall(r"^#+ .*$", text, flags=re.MULTILINE)) | set(re.findall(r"`([^`]+)`", text))
 
 
-def test_the_project_contract_holds_everything_the_shared_one_names(shared_data):
+def test_the_project_contract_holds_everything_the_shared_one_names():
     shared = REPO.parent / "shared" / "docs" / "CONTRACT.md"
     if not shared.is_file():
         pytest.skip("needs ../shared/docs/CONTRACT.md")
