@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from MedSegAILib.cli import detect as detect_command
 from MedSegAILib.cli.main import main
 from MedSegAILib.io import Volume, read_volume
+from MedSegAILib.jobs import runner
 
 from .fake_model import fake_model, synthetic_chest
 
@@ -26,8 +26,8 @@ def chest_file(tmp_path_factory):
 @pytest.fixture
 def stand_in_model(monkeypatch):
     model = fake_model()
-    monkeypatch.setattr(detect_command, "resolve_model", lambda name: model.card)
-    monkeypatch.setattr(detect_command, "load_model", lambda card, device: model)
+    monkeypatch.setattr(runner, "resolve_model", lambda name: model.card)
+    monkeypatch.setattr(runner, "load_model", lambda card, device: model)
 
 
 def test_detect_writes_findings_nodule_map_and_run_record(chest_file, stand_in_model, tmp_path):

@@ -15,10 +15,9 @@ import SimpleITK as sitk
 import torch
 
 from detection.fake_model import WINDOW, DensityNetwork
-from MedSegAILib.cli import detect as detect_command
-from MedSegAILib.cli import segment as segment_command
 from MedSegAILib.cli.main import main
 from MedSegAILib.dicom_out.commands import FINDINGS_SR, NODULES_SEG, SEGMENTATION_SEG
+from MedSegAILib.jobs import runner
 from MedSegAILib.models.card import parse_model_card
 from MedSegAILib.models.loaded import LoadedModel
 from MedSegAILib.models.terminology import TERMINOLOGY
@@ -43,9 +42,8 @@ def coarse_model() -> LoadedModel:
 @pytest.fixture
 def stand_in_model(monkeypatch):
     model = coarse_model()
-    for command in (segment_command, detect_command):
-        monkeypatch.setattr(command, "resolve_model", lambda name: model.card)
-        monkeypatch.setattr(command, "load_model", lambda card, device: model)
+    monkeypatch.setattr(runner, "resolve_model", lambda name: model.card)
+    monkeypatch.setattr(runner, "load_model", lambda card, device: model)
     return model
 
 
@@ -94,8 +92,8 @@ def test_dicom_out_for_a_non_dicom_input_is_refused_before_the_model_runs(tmp_pa
     def no_model(*args):
         raise AssertionError("the model must not be loaded")
 
-    monkeypatch.setattr(segment_command, "load_model", no_model)
-    monkeypatch.setattr(segment_command, "resolve_model", lambda name: coarse_model().card)
+    monkeypatch.setattr(runner, "load_model", no_model)
+    monkeypatch.setattr(runner, "resolve_model", lambda name: coarse_model().card)
 
     code = main(["segment", str(shared_data("cip_lung_ct/ct-64.nrrd")), "-o", str(tmp_path / "out"), "--dicom-out", str(tmp_path / "dicom")])
 

@@ -16,11 +16,10 @@ slicer = pytest.importorskip("slicer")
 vtk = pytest.importorskip("vtk")
 
 from detection.fake_model import WINDOW, DensityNetwork  # noqa: E402
-from MedSegAILib.cli import detect as detect_cli  # noqa: E402
-from MedSegAILib.cli import segment as segment_cli  # noqa: E402
 from MedSegAILib.cli.main import main  # noqa: E402
+from MedSegAILib.jobs import runner  # noqa: E402
 from MedSegAILib.models.card import parse_model_card  # noqa: E402
-from MedSegAILib.models.registry import LoadedModel  # noqa: E402
+from MedSegAILib.models.loaded import LoadedModel  # noqa: E402
 from MedSegAILib.models.terminology import TERMINOLOGY  # noqa: E402
 from MedSegAILib.slicer.dicom_seg_import import import_dicom_seg_onto_volume  # noqa: E402
 from MedSegAIModule.jobs import JobController  # noqa: E402
@@ -77,9 +76,8 @@ def stand_in_model(monkeypatch):
         "weights": {"file": "none", "sha256": "0" * 64}, "training": {}, "metrics": {}, "limits": [],
     })
     model = LoadedModel(card=card, network=DensityNetwork().eval(), device=torch.device("cpu"))
-    for command in (segment_cli, detect_cli):
-        monkeypatch.setattr(command, "resolve_model", lambda name: card)
-        monkeypatch.setattr(command, "load_model", lambda card, device: model)
+    monkeypatch.setattr(runner, "resolve_model", lambda name: card)
+    monkeypatch.setattr(runner, "load_model", lambda card, device: model)
     return model
 
 

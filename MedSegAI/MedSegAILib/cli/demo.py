@@ -1,7 +1,7 @@
 """`medsegai demo`: the main job end to end, offline, on data that needs no download.
 
-Runs `segment --uncertainty 8 --gradcam "lung nodule" --stl --detect` (one network pass for
-segmentation and nodule findings) and draws summary.png. The input is the real chest CT in
+Runs the job of `segment --uncertainty 8 --gradcam "lung nodule" --stl --detect` (one network
+pass for segmentation and nodule findings) and draws summary.png. The input is the real chest CT in
 ../shared/data when it is beside the repository, else a generated chest phantom
 (`--phantom` forces it; `--input` runs the demo on any CT).
 """
@@ -17,8 +17,9 @@ import SimpleITK as sitk
 
 from ..demo.data import chest_phantom, real_demo_input
 from ..io import read_volume
+from ..jobs import JobRequest, run_job
 from ..report.summary_figure import write_summary_png
-from .common import add_output_argument, add_quiet_argument
+from .common import add_output_argument, add_quiet_argument, progress_for
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,20 +35,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Segment, detect, explain, mesh and summarise one CT into OUTDIR."""
-    from .main import build_parser  # the demo drives the real `segment` command
-
     with tempfile.TemporaryDirectory(prefix="medsegai-demo-") as scratch:
         source, description = _demo_input(args, Path(scratch))
         if not args.quiet:
             print(f"medsegai demo: {description}", file=sys.stderr)
-        segment_argv = [
-            "segment", str(source), "-o", args.output, "--uncertainty", str(args.uncertainty),
-            "--gradcam", "lung nodule", "--stl", "--detect", "--device", args.device,
-        ] + (["--quiet"] if args.quiet else [])
-        segment_args = build_parser().parse_args(segment_argv)
-        status = segment_args.func(segment_args)
-        if status:
-            return status
+        request = JobRequest(
+            command="segment", input=str(source), output=args.output, device=args.device, uncertainty=args.uncertainty,
+            segment_gradcams=("lung nodule",), findings_gradcam=True, detect=True, stl=True,
+        )
+        run_job(request, progress_for(args))
         summary = Path(args.output) / "summary.png"
         write_summary_png(read_volume(source), args.output, summary, title=f"MedSegAI demo: {description}")
     if not args.quiet:

@@ -1,11 +1,10 @@
-"""Options shared by the commands that run the network (`segment`, `detect`) and their checks."""
+"""Options shared by the commands that run the network (`segment`, `detect`); the job checks their values."""
 
 from __future__ import annotations
 
 import argparse
 
 from ..detection.detector import DEFAULT_THRESHOLD
-from ..errors import InputError
 from ..inference.device import DEFAULT_CPU_THREADS
 
 
@@ -25,14 +24,3 @@ def add_threshold_argument(parser: argparse.ArgumentParser, condition: str = "")
         help=f"{condition}report findings whose score is at least P, 0..1 (default: {DEFAULT_THRESHOLD})",
     )
 
-
-def check_network_arguments(args: argparse.Namespace) -> None:
-    """Refuse a threshold outside 0..1 and fewer than one thread.
-
-    Raises:
-        InputError: with the option and what is allowed.
-    """
-    if not 0.0 <= args.threshold <= 1.0:
-        raise InputError(f"--threshold {args.threshold}: must be a score between 0 and 1")
-    if args.threads < 1:
-        raise InputError(f"--threads {args.threads}: must be at least 1")

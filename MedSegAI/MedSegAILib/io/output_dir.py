@@ -24,6 +24,7 @@ class OutputDir:
         self.final = Path(outdir)
         self._created = False
         self.staging: Optional[Path] = None
+        self.names: list[str] = []  # what path() handed out, in order
 
     def __enter__(self) -> "OutputDir":
         if self.final.exists() and not self.final.is_dir():
@@ -38,8 +39,9 @@ class OutputDir:
         return self
 
     def path(self, relative: str) -> Path:
-        """Where to write ``relative`` (subfolders are created)."""
+        """Where to write ``relative`` (subfolders are created); ``relative`` is added to :attr:`names`."""
         assert self.staging is not None, "use OutputDir as a context manager"
+        self.names.append(relative)
         target = self.staging / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
