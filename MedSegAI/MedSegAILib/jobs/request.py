@@ -33,7 +33,8 @@ class JobRequest:
         uncertainty: Monte-Carlo dropout samples (0 = off).
         segment_gradcams: segments (names or label values) to write a Grad-CAM map for (`segment`).
         gradcam_layer: the segmentation network layer those maps explain.
-        findings_gradcam: write ``gradcam_nodules.nii.gz``, the nodule classifier's map of the findings.
+        findings_gradcam: write ``gradcam_nodules.nii.gz``, the nodule classifier's map of the
+            findings (`detect`, and `segment` with ``detect``).
         findings_gradcam_layer: the classifier layer that map explains.
         findings_gradcam_method: how that map weights the layer's activations.
         detect: `segment` also finds nodules from the same network pass.
@@ -59,11 +60,6 @@ class JobRequest:
     detect: bool = False
     stl: bool = False
     dicom_out: Optional[str] = None
-
-    @property
-    def finds_nodules(self) -> bool:
-        """Whether the job reports findings (`detect`, or `segment` with ``detect``)."""
-        return self.command == "detect" or self.detect
 
 
 @dataclass(frozen=True)
