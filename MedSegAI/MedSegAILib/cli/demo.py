@@ -1,7 +1,7 @@
 """`medsegai demo`: the main job end to end, offline, on data that needs no download.
 
-Runs the job of `segment --uncertainty 8 --gradcam "lung nodule" --stl --detect` (one network
-pass for segmentation and nodule findings) and draws summary.png. The input is the real chest CT in
+Runs `segment --uncertainty 8 --gradcam "lung nodule" --stl --detect` (one network pass for
+segmentation and nodule findings) and draws summary.png. The input is the real chest CT in
 ../shared/data when it is beside the repository, else a generated chest phantom
 (`--phantom` forces it; `--input` runs the demo on any CT).
 """
