@@ -10,6 +10,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "MedSegAI"), str(REPO / "lab")]
+# Test helpers shared across folders (model folders, phantoms, the stand-in detection model).
+sys.path[2:2] = [str(REPO / "Testing" / name) for name in ("models", "inference", "detection")]
 
 from MedSegAILib.io.shared_data import shared_data_path  # noqa: E402
 

@@ -3,22 +3,16 @@ and a stand-in detection model on a synthetic chest (plumbing only, never a real
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import SimpleITK as sitk
 
-TESTING = Path(__file__).resolve().parents[1]
-for helper_dir in (TESTING / "models", TESTING / "inference", TESTING / "detection"):
-    if str(helper_dir) not in sys.path:
-        sys.path.insert(0, str(helper_dir))
+from chest_phantom import chest_phantom
+from fake_model import fake_model, synthetic_chest
+from model_folder import write_test_model
 
-from chest_phantom import chest_phantom  # noqa: E402
-from fake_model import fake_model, synthetic_chest  # noqa: E402
-from model_folder import write_test_model  # noqa: E402
-
-from MedSegAILib.jobs import runner  # noqa: E402
+from MedSegAILib.jobs import runner
 
 
 @pytest.fixture(scope="session")
