@@ -1,7 +1,7 @@
 """The real chest CT series: the right-lung mass is the top finding, with at most 2 others.
 
 The acceptance case of the detection issue, with the shipped segmentation model and nodule
-classifier at the default threshold (benchmarks/detect_chest_ct.py prints and draws it).
+classifier at the default threshold (lab/experiments/detect_chest_ct.py prints and draws it).
 A large mass draws several candidates; it must still be one finding.
 """
 

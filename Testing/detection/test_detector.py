@@ -2,7 +2,7 @@
 
 The scorer here is a stand-in that reads the patch centre's density, so these tests check
 candidates, outlining, measurement and ordering, not the trained classifier (see
-test_nodule_classifier.py and benchmarks/detect_froc.py for that).
+test_nodule_classifier.py and lab/experiments/detect_froc.py for that).
 """
 
 from __future__ import annotations
