@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.medsegai-installed
 DEMO_OUT ?= demo-out
 
-.PHONY: setup test demo clean-venv
+.PHONY: setup lint test demo clean-venv
 
 setup: $(STAMP)
 
@@ -18,7 +18,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-test: setup
+# Lint and formatting rules live in pyproject.toml ([tool.ruff]).
+LINTED := MedSegAI Testing lab benchmarks
+
+lint: setup
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+
+test: lint
 	$(PY) -m pytest Testing -q
 
 demo: setup

@@ -14,21 +14,31 @@ import tempfile
 from pathlib import Path
 
 import slicer
+from MedSegAILib.slicer.dicom_source import slicer_dicom_database_file
+from MedSegAILib.slicer.outputs import (
+    DetectOutputs,
+    SegmentOutputs,
+    load_detect_outputs,
+    load_segment_outputs,
+)
+from MedSegAILib.slicer.segmentation_nodes import write_segmentation_label_map
+from MedSegAIModule.engine_command import (
+    detect_command,
+    engine_environment,
+    engine_python,
+    export_command,
+    segment_command,
+)
+from MedSegAIModule.jobs import engine_input_for
+from MedSegAIModule.parameters import Settings
+from MedSegAIModule.process_runner import SUCCEEDED, SubprocessRunner
+from MedSegAIModule.widget import MedSegAIPanel
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
-
-from MedSegAILib.slicer.dicom_source import slicer_dicom_database_file
-from MedSegAILib.slicer.outputs import DetectOutputs, SegmentOutputs, load_detect_outputs, load_segment_outputs
-from MedSegAILib.slicer.segmentation_nodes import write_segmentation_label_map
-from MedSegAIModule.engine_command import detect_command, engine_environment, engine_python, export_command, segment_command
-from MedSegAIModule.jobs import engine_input_for
-from MedSegAIModule.parameters import Settings
-from MedSegAIModule.process_runner import SUCCEEDED, SubprocessRunner
-from MedSegAIModule.widget import MedSegAIPanel
 
 
 class MedSegAI(ScriptedLoadableModule):
@@ -46,7 +56,8 @@ class MedSegAI(ScriptedLoadableModule):
             "and exports surfaces (STL/OBJ/PLY) for surgical planning. The network runs in a separate "
             "process, on the GPU when one works. Results are ordinary segmentation, markups, table and "
             "volume nodes: correct them in Segment Editor and save them with the scene. "
-            "See <a href='https://github.com/medsegai/SlicerMedSegAI/blob/main/docs/slicer.md'>the documentation</a>."
+            "See <a href='https://github.com/medsegai/SlicerMedSegAI/blob/main/docs/slicer.md'>"
+            "the documentation</a>."
         )
         self.parent.acknowledgementText = (
             "Built on 3D Slicer, MONAI, PyTorch, SimpleITK and highdicom. Test CT from public collections "
@@ -74,7 +85,9 @@ class MedSegAIWidget(ScriptedLoadableModuleWidget):
 class MedSegAILogic(ScriptedLoadableModuleLogic):
     """Scripting entry points: the same steps as the panel, run to completion."""
 
-    def segment(self, volume_node, settings: Settings | None = None, timeout: float = 3600.0) -> SegmentOutputs:
+    def segment(
+        self, volume_node, settings: Settings | None = None, timeout: float = 3600.0
+    ) -> SegmentOutputs:
         """Segment ``volume_node`` (blocking; for scripts and the self-test).
 
         With ``settings.dicom_export`` (a volume loaded from DICOM) the engine reads its DICOM
@@ -94,7 +107,9 @@ class MedSegAILogic(ScriptedLoadableModuleLogic):
             outdir = self._run_engine("detect", volume_node, Path(folder), settings or Settings(), timeout)
             return load_detect_outputs(outdir, volume_node, volume_node.GetName())
 
-    def export_surfaces(self, segmentation_node, volume_node, settings: Settings, timeout: float = 600.0) -> Path:
+    def export_surfaces(
+        self, segmentation_node, volume_node, settings: Settings, timeout: float = 600.0
+    ) -> Path:
         """Export the segmentation's surfaces into ``settings.export_folder`` (blocking)."""
         with tempfile.TemporaryDirectory(prefix="medsegai-") as folder:
             label_path, labels_path = Path(folder) / "segmentation.nii.gz", Path(folder) / "labels.json"
@@ -102,7 +117,9 @@ class MedSegAILogic(ScriptedLoadableModuleLogic):
             self._run(export_command(engine_python(), label_path, labels_path, settings), timeout)
         return Path(settings.export_folder)
 
-    def _run_engine(self, command: str, volume_node, folder: Path, settings: Settings, timeout: float) -> Path:
+    def _run_engine(
+        self, command: str, volume_node, folder: Path, settings: Settings, timeout: float
+    ) -> Path:
         input_path, dicom_out = engine_input_for(volume_node, settings, folder, slicer_dicom_database_file)
         if command == "segment":
             argv = segment_command(engine_python(), input_path, folder / "out", settings, dicom_out)
@@ -147,7 +164,9 @@ class MedSegAITest(ScriptedLoadableModuleTest):
         names = [segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())]
         for expected in ("left lung", "right lung"):
             self.assertIn(expected, names)
-        left_lung = slicer.util.arrayFromSegmentBinaryLabelmap(outputs.segmentation, segmentation.GetSegmentIdBySegmentName("left lung"), volume)
+        left_lung = slicer.util.arrayFromSegmentBinaryLabelmap(
+            outputs.segmentation, segmentation.GetSegmentIdBySegmentName("left lung"), volume
+        )
         spacing = volume.GetSpacing()
         volume_ml = left_lung.sum() * spacing[0] * spacing[1] * spacing[2] / 1000.0
         self.assertGreater(volume_ml, 500.0, "a left lung under 0.5 L on CTChest means the model failed")

@@ -19,5 +19,7 @@ def test_the_project_contract_holds_everything_the_shared_one_names():
     shared = REPO.parent / "shared" / "docs" / "CONTRACT.md"
     if not shared.is_file():
         pytest.skip("needs ../shared/docs/CONTRACT.md")
-    missing = headings_and_names(shared.read_text()) - headings_and_names((REPO / "docs" / "CONTRACT.md").read_text())
+    missing = headings_and_names(shared.read_text()) - headings_and_names(
+        (REPO / "docs" / "CONTRACT.md").read_text()
+    )
     assert missing == set()

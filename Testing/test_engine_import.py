@@ -11,7 +11,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-BLOCKED = ("slicer", "qt", "ctk", "PySide6", "PySide2", "shiboken6", "PyQt5", "PyQt6", "vtk.qt", "vtkmodules.qt")
+BLOCKED = (
+    "slicer",
+    "qt",
+    "ctk",
+    "PySide6",
+    "PySide2",
+    "shiboken6",
+    "PyQt5",
+    "PyQt6",
+    "vtk.qt",
+    "vtkmodules.qt",
+)
 
 CHILD = r"""
 import importlib, importlib.abc, json, pkgutil, sys
@@ -52,5 +63,10 @@ def test_engine_imports_without_slicer_and_qt():
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["failed"] == {}
     assert report["leaked"] == []
-    for expected in ("MedSegAILib.io.reader", "MedSegAILib.io.dicom_series", "MedSegAILib.cli.main", "MedSegAILib.cli.info"):
+    for expected in (
+        "MedSegAILib.io.reader",
+        "MedSegAILib.io.dicom_series",
+        "MedSegAILib.cli.main",
+        "MedSegAILib.cli.info",
+    ):
         assert expected in report["imported"]

@@ -17,13 +17,24 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "MedSegAI" / "MedSegAILib"
 
 TIERS = {
-    "errors": 0, "progress": 0,
-    "io": 1, "anatomy": 1,
+    "errors": 0,
+    "progress": 0,
+    "io": 1,
+    "anatomy": 1,
     "models": 2,
-    "inference": 3, "detection": 3, "explain": 3, "uncertainty": 3, "mesh": 3, "dicom_out": 3, "report": 3, "demo": 3,
+    "inference": 3,
+    "detection": 3,
+    "explain": 3,
+    "uncertainty": 3,
+    "mesh": 3,
+    "dicom_out": 3,
+    "report": 3,
+    "demo": 3,
     "jobs": 4,
     "training": 5,
-    "cli": 6, "slicer": 6, "__main__": 6,
+    "cli": 6,
+    "slicer": 6,
+    "__main__": 6,
     "": 0,  # the package itself holds only __version__
 }
 FORBIDDEN_ROOTS = ("medsegai_lab", "bench_setup", "lab_setup", "Testing")
@@ -106,7 +117,14 @@ def test_no_import_cycles():
 
 def test_the_installed_package_holds_no_lab_material():
     names = {path.name for path in PACKAGE.rglob("*")}
-    lab_files = {"pseudo_labels.py", "datasets.py", "classifier_training.py", "nodule_cases.py", "phantoms.py",
-                 "evaluate_model.py", "DETECTION_HISTORY.md"}
+    lab_files = {
+        "pseudo_labels.py",
+        "datasets.py",
+        "classifier_training.py",
+        "nodule_cases.py",
+        "phantoms.py",
+        "evaluate_model.py",
+        "DETECTION_HISTORY.md",
+    }
     assert not names & lab_files
     assert not [path for path in PACKAGE.rglob("results") if path.is_dir()]

@@ -19,10 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_setup import REPO, SHARED_DATA, machine_record  # noqa: E402  (first: puts the engine on sys.path)
-
 import torch  # noqa: E402
-
+from bench_setup import REPO, SHARED_DATA, machine_record  # noqa: E402  (first: puts the engine on sys.path)
 from MedSegAILib.detection.pipeline import detect_from_segmentation  # noqa: E402
 from MedSegAILib.inference.engine import segment_volume  # noqa: E402
 from MedSegAILib.io import read_volume  # noqa: E402
@@ -33,7 +31,9 @@ THREADS = 2
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default=None)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "detect_speed.json"))
@@ -42,14 +42,27 @@ def main() -> int:
         print(f"skipped: {DATA} is absent")
         return 0
     torch.set_num_threads(THREADS)
-    command = [sys.executable, "-m", "MedSegAILib", "detect", str(DATA), "--quiet", "--device", "cpu", "--threads", str(THREADS)]
+    command = [
+        sys.executable,
+        "-m",
+        "MedSegAILib",
+        "detect",
+        str(DATA),
+        "--quiet",
+        "--device",
+        "cpu",
+        "--threads",
+        str(THREADS),
+    ]
     if args.model:
         command += ["--model", args.model]
     cli_seconds = []
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as out:
             started = time.perf_counter()
-            subprocess.run(command + ["-o", out], check=True, env=os.environ | {"PYTHONPATH": str(REPO / "MedSegAI")})
+            subprocess.run(
+                command + ["-o", out], check=True, env=os.environ | {"PYTHONPATH": str(REPO / "MedSegAI")}
+            )
             cli_seconds.append(time.perf_counter() - started)
 
     volume = read_volume(DATA)
@@ -69,15 +82,23 @@ def main() -> int:
         ("segment_volume", segment_best, ""),
         ("detection after segment_volume", detect_best, f"<= 20 % of segment ({100 * overhead:.1f} %)"),
     ]
-    print(f"{'stage':<34} {'seconds':>8}  goal   ({volume.shape_ijk} voxels, {THREADS} threads, best of {args.repeats})")
+    print(
+        f"{'stage':<34} {'seconds':>8}  goal   "
+        f"({volume.shape_ijk} voxels, {THREADS} threads, best of {args.repeats})"
+    )
     for name, seconds, goal in rows:
         print(f"{name:<34} {seconds:8.2f}  {goal}")
     result = {
-        "input": str(DATA.relative_to(REPO.parent)), "voxels_ijk": list(volume.shape_ijk), "threads": THREADS,
+        "input": str(DATA.relative_to(REPO.parent)),
+        "voxels_ijk": list(volume.shape_ijk),
+        "threads": THREADS,
         "machine": machine_record(THREADS),
-        "detect_command_s": round(min(cli_seconds), 2), "segment_s": round(segment_best, 2),
-        "detect_after_segment_s": round(detect_best, 3), "detect_overhead_fraction": round(overhead, 4),
-        "findings": len(detection.findings), "candidates": detection.candidates,
+        "detect_command_s": round(min(cli_seconds), 2),
+        "segment_s": round(segment_best, 2),
+        "detect_after_segment_s": round(detect_best, 3),
+        "detect_overhead_fraction": round(overhead, 4),
+        "findings": len(detection.findings),
+        "candidates": detection.candidates,
         "goals": {"detect_command_s": 30.0, "detect_overhead_fraction": 0.20},
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -31,12 +31,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Optional
-
-from bench_setup import REPO, SHARED_DATA, machine_record  # noqa: E402  (first: puts the engine on sys.path)
+from typing import Any
 
 import torch  # noqa: E402
-
+from bench_setup import REPO, SHARED_DATA, machine_record  # noqa: E402  (first: puts the engine on sys.path)
 from MedSegAILib.cli.main import main as medsegai  # noqa: E402
 from MedSegAILib.errors import InputError  # noqa: E402
 from MedSegAILib.inference.run_record import library_versions  # noqa: E402
@@ -56,9 +54,11 @@ def random_weight_model(folder: Path) -> Path:
 
     torch.manual_seed(0)
     write_model_folder(
-        folder, build_network(NETWORK_NAME, **NETWORK_KWARGS),
+        folder,
+        build_network(NETWORK_NAME, **NETWORK_KWARGS),
         training={"data": "none: random weights for benchmarking", "command": "benchmarks/explain_cost.py"},
-        limits=["random weights: not a model"], description="random weights (benchmark only)",
+        limits=["random weights: not a model"],
+        description="random weights (benchmark only)",
     )
     return folder
 
@@ -66,8 +66,22 @@ def random_weight_model(folder: Path) -> Path:
 def run_segment(model: str, out: Path, extra: list[str]) -> dict[str, Any]:
     """One `segment` run in this process: wall seconds and the stages of its run.json."""
     started = time.perf_counter()
-    code = medsegai(["segment", str(CHEST_SERIES), "-o", str(out), "--model", model, "--device", "cpu",
-                     "--threads", str(THREADS), "--quiet"] + extra)
+    code = medsegai(
+        [
+            "segment",
+            str(CHEST_SERIES),
+            "-o",
+            str(out),
+            "--model",
+            model,
+            "--device",
+            "cpu",
+            "--threads",
+            str(THREADS),
+            "--quiet",
+        ]
+        + extra
+    )
     wall = time.perf_counter() - started
     if code != 0:
         raise RuntimeError(f"segment {' '.join(extra)} failed with exit code {code}")
@@ -84,11 +98,17 @@ def configurations(samples: list[int]) -> dict[str, list[str]]:
     return runs
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="model name or folder (default: the built-in chest_ct model)")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", default=None, help="model name or folder (default: the built-in chest_ct model)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="runs per configuration; the best is kept")
-    parser.add_argument("--samples", type=int, nargs="+", default=[10], help="--uncertainty sample counts to time")
+    parser.add_argument(
+        "--samples", type=int, nargs="+", default=[10], help="--uncertainty sample counts to time"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if not CHEST_SERIES.is_dir():
@@ -119,26 +139,46 @@ def main(argv: Optional[list[str]] = None) -> int:
                 all_loads[name].append(round(os.getloadavg()[0], 2))
                 result = run_segment(model, scratch / f"{name}_{repeat}", extra)
                 all_walls[name].append(result["wall_s"])
-                print(f"  {name:<22} run {repeat + 1}: {result['wall_s']:.1f} s (load {all_loads[name][-1]})", flush=True)
+                print(
+                    f"  {name:<22} run {repeat + 1}: {result['wall_s']:.1f} s (load {all_loads[name][-1]})",
+                    flush=True,
+                )
                 if name not in best or result["wall_s"] < best[name]["wall_s"]:
                     best[name] = result
         load_after = os.getloadavg()
 
     plain = best["plain"]["wall_s"]
     table = {
-        name: {**result, "all_wall_s": all_walls[name], "load_1min_before_each": all_loads[name],
-               "ratio_to_plain_same_repeat": [round(wall / base, 3) for wall, base in zip(all_walls[name], all_walls["plain"])],
-               "ratio_to_plain": round(result["wall_s"] / plain, 3),
-               "meets_target": name == "plain" or result["wall_s"] / plain <= TARGET_RATIO}
+        name: {
+            **result,
+            "all_wall_s": all_walls[name],
+            "load_1min_before_each": all_loads[name],
+            "ratio_to_plain_same_repeat": [
+                round(wall / base, 3) for wall, base in zip(all_walls[name], all_walls["plain"])
+            ],
+            "ratio_to_plain": round(result["wall_s"] / plain, 3),
+            "meets_target": name == "plain" or result["wall_s"] / plain <= TARGET_RATIO,
+        }
         for name, result in best.items()
     }
     results = {
-        "model": {"name": card.name, "version": card.version, "weights": weights, "sha256": card.weights["sha256"]},
+        "model": {
+            "name": card.name,
+            "version": card.version,
+            "weights": weights,
+            "sha256": card.weights["sha256"],
+        },
         "input": "../shared/data/chest_ct_dicom (512 x 512 x 141 DICOM)",
-        "method": "medsegai segment in one process, CPU, 2 torch threads, warm-up run first, configurations interleaved, best of repeats",
+        "method": (
+            "medsegai segment in one process, CPU, 2 torch threads, warm-up run first, "
+            "configurations interleaved, best of repeats"
+        ),
         "target_ratio": TARGET_RATIO,
-        "machine": machine_record(THREADS) | {"load_average_at_start": [round(x, 2) for x in load_before],
-                                               "load_average_at_end": [round(x, 2) for x in load_after]},
+        "machine": machine_record(THREADS)
+        | {
+            "load_average_at_start": [round(x, 2) for x in load_before],
+            "load_average_at_end": [round(x, 2) for x in load_after],
+        },
         "versions": library_versions(),
         "runs": table,
     }
@@ -151,11 +191,18 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 def print_table(results: dict[str, Any]) -> None:
     """The runs as a text table."""
-    print(f"\n{'run':<24}{'wall s':>8}{'ratio':>8}  {'inference':>9}  {'uncertainty':>11}  {'gradcam':>7}  target <= {TARGET_RATIO}")
+    print(
+        f"\n{'run':<24}{'wall s':>8}{'ratio':>8}  {'inference':>9}  "
+        f"{'uncertainty':>11}  {'gradcam':>7}  target <= {TARGET_RATIO}"
+    )
     for name, run in results["runs"].items():
         timings = run["timings"]
-        print(f"{name:<24}{run['wall_s']:>8.1f}{run['ratio_to_plain']:>8.2f}  {timings.get('inference', 0):>9.1f}  "
-              f"{timings.get('uncertainty', 0):>11.1f}  {timings.get('gradcam', 0):>7.1f}  {'ok' if run['meets_target'] else 'MISSED'}")
+        print(
+            f"{name:<24}{run['wall_s']:>8.1f}{run['ratio_to_plain']:>8.2f}  "
+            f"{timings.get('inference', 0):>9.1f}  "
+            f"{timings.get('uncertainty', 0):>11.1f}  {timings.get('gradcam', 0):>7.1f}  "
+            f"{'ok' if run['meets_target'] else 'MISSED'}"
+        )
 
 
 if __name__ == "__main__":

@@ -33,9 +33,11 @@ import os
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from bench_setup import REPO, machine_record  # noqa: E402  (first: puts the engine on sys.path)
+
 # Single-threaded BLAS: on a busy machine OpenBLAS threads stall the baseline's (N, 3) @ (3, 3)
 # transform for tens of milliseconds; this keeps contention from inflating the baseline's time.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -44,15 +46,14 @@ import numpy as np  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
 import skimage  # noqa: E402
 import vtk  # noqa: E402
-from scipy import ndimage  # noqa: E402
-from skimage.measure import marching_cubes  # noqa: E402
-from stl import mesh as numpy_stl  # noqa: E402
-
+from medsegai_lab import phantoms  # noqa: E402
 from MedSegAILib.cli.main import main as medsegai  # noqa: E402
 from MedSegAILib.io import Volume  # noqa: E402
 from MedSegAILib.mesh import MeshOptions, mask_surface, measure_surface
-from medsegai_lab import phantoms  # noqa: E402
 from MedSegAILib.mesh.vtk_arrays import image_from_mask, polydata_arrays  # noqa: E402
+from scipy import ndimage  # noqa: E402
+from skimage.measure import marching_cubes  # noqa: E402
+from stl import mesh as numpy_stl  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "mesh_speed.json"
 SHAPE_KJI = (300, 512, 512)
@@ -98,7 +99,11 @@ def surface_nets(mask: np.ndarray, index_to_lps: np.ndarray, options: MeshOption
 
 
 def accuracy_table() -> list[dict]:
-    grids = {"0.7 mm": ((0.7,) * 3, None), "1.5 mm": ((1.5,) * 3, None), "oblique 0.6x0.7x0.8 mm": ((0.6, 0.7, 0.8), oblique())}
+    grids = {
+        "0.7 mm": ((0.7,) * 3, None),
+        "1.5 mm": ((1.5,) * 3, None),
+        "oblique 0.6x0.7x0.8 mm": ((0.6, 0.7, 0.8), oblique()),
+    }
     shapes = {"sphere": phantoms.sphere(10.0), "ellipsoid": phantoms.ellipsoid(), "torus": phantoms.torus()}
     rows = []
     for grid_name, (spacing, direction) in grids.items():
@@ -109,20 +114,30 @@ def accuracy_table() -> list[dict]:
                     options = MeshOptions(smoothing_iterations=smoothing)
                     start = time.perf_counter()
                     if extractor == "flying edges":
-                        points, triangles = polydata_arrays(mask_surface(volume.array, volume.index_to_lps(), options))
+                        points, triangles = polydata_arrays(
+                            mask_surface(volume.array, volume.index_to_lps(), options)
+                        )
                     else:
                         points, triangles = surface_nets(volume.array, volume.index_to_lps(), options)
                     seconds = time.perf_counter() - start
                     distance = phantom.distance(points)
                     measures = measure_surface(points, triangles)
-                    rows.append({
-                        "grid": grid_name, "phantom": shape_name, "extractor": extractor, "smoothing_iterations": smoothing,
-                        "mean_mm": float(distance.mean()), "p95_mm": float(np.percentile(distance, 95)),
-                        "max_mm": float(distance.max()),
-                        "volume_error_percent": 100.0 * (measures.volume_mm3 / phantom.volume_mm3 - 1.0),
-                        "closed": measures.closed, "manifold": measures.manifold,
-                        "triangles": measures.triangles, "seconds": seconds,
-                    })
+                    rows.append(
+                        {
+                            "grid": grid_name,
+                            "phantom": shape_name,
+                            "extractor": extractor,
+                            "smoothing_iterations": smoothing,
+                            "mean_mm": float(distance.mean()),
+                            "p95_mm": float(np.percentile(distance, 95)),
+                            "max_mm": float(distance.max()),
+                            "volume_error_percent": 100.0 * (measures.volume_mm3 / phantom.volume_mm3 - 1.0),
+                            "closed": measures.closed,
+                            "manifold": measures.manifold,
+                            "triangles": measures.triangles,
+                            "seconds": seconds,
+                        }
+                    )
     return rows
 
 
@@ -141,7 +156,8 @@ def chest_label_map(path: Path) -> dict[int, int]:
 
 
 def baseline_export(path: Path, out_dir: Path, crop: bool) -> int:
-    """SimpleITK read, per label: (crop + pad,) skimage marching cubes, LPS transform, numpy-stl binary write."""
+    """SimpleITK read, per label: (crop + pad,) skimage marching cubes, LPS transform,
+    numpy-stl binary write."""
     volume = Volume.from_sitk(sitk.ReadImage(str(path)))
     labels = volume.array
     index_to_lps = volume.index_to_lps()
@@ -168,7 +184,8 @@ def baseline_export(path: Path, out_dir: Path, crop: bool) -> int:
 
 
 def interleaved_best(repeats: int, runs: dict) -> dict[str, dict[str, float]]:
-    """Best-of-``repeats`` wall and CPU seconds of each run, the runs interleaved within each repeat (same load for all)."""
+    """Best-of-``repeats`` wall and CPU seconds of each run, the runs interleaved within each repeat
+    (same load for all)."""
     best = {name: {"wall": float("inf"), "cpu": float("inf")} for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
@@ -187,61 +204,121 @@ def speed_table(repeats: int) -> dict:
         rows = []
         load_before = os.getloadavg()
         for smoothing in (0, MeshOptions().smoothing_iterations):
-            best = interleaved_best(repeats, {
-                "engine": lambda: medsegai(["export-stl", str(path), "-o", str(folder / "engine"), "--quiet", "--smooth", str(smoothing)]),
-                "naive": lambda: baseline_export(path, folder / "naive", crop=False),
-                "cropped": lambda: baseline_export(path, folder / "cropped", crop=True),
-            })
+            best = interleaved_best(
+                repeats,
+                {
+                    "engine": partial(
+                        medsegai,
+                        [
+                            "export-stl",
+                            str(path),
+                            "-o",
+                            str(folder / "engine"),
+                            "--quiet",
+                            "--smooth",
+                            str(smoothing),
+                        ],
+                    ),
+                    "naive": lambda: baseline_export(path, folder / "naive", crop=False),
+                    "cropped": lambda: baseline_export(path, folder / "cropped", crop=True),
+                },
+            )
             report = json.loads((folder / "engine" / "meshes.json").read_text())["meshes"]
             engine, naive, cropped = (best[name]["wall"] for name in ("engine", "naive", "cropped"))
-            rows.append({
-                "engine_smoothing_iterations": smoothing, "baseline_smoothing": "none (scikit-image has no smoother)",
-                "engine_seconds": engine, "baseline_seconds": naive, "speedup": naive / engine,
-                "cropped_baseline_seconds": cropped, "speedup_vs_cropped_baseline": cropped / engine,
-                "engine_cpu_seconds": best["engine"]["cpu"], "baseline_cpu_seconds": best["naive"]["cpu"],
-                "cpu_speedup": best["naive"]["cpu"] / best["engine"]["cpu"],
-                "engine_triangles": sum(m["triangles"] for m in report),
-                "engine_all_closed_manifold": all(m["closed"] and m["manifold"] for m in report),
-            })
+            rows.append(
+                {
+                    "engine_smoothing_iterations": smoothing,
+                    "baseline_smoothing": "none (scikit-image has no smoother)",
+                    "engine_seconds": engine,
+                    "baseline_seconds": naive,
+                    "speedup": naive / engine,
+                    "cropped_baseline_seconds": cropped,
+                    "speedup_vs_cropped_baseline": cropped / engine,
+                    "engine_cpu_seconds": best["engine"]["cpu"],
+                    "baseline_cpu_seconds": best["naive"]["cpu"],
+                    "cpu_speedup": best["naive"]["cpu"] / best["engine"]["cpu"],
+                    "engine_triangles": sum(m["triangles"] for m in report),
+                    "engine_all_closed_manifold": all(m["closed"] and m["manifold"] for m in report),
+                }
+            )
         unsmoothed, smoothed = (row["engine_seconds"] for row in rows)
         smoothing_share = max(0.0, smoothed - unsmoothed) / smoothed
         read = interleaved_best(repeats, {"read": lambda: sitk.ReadImage(str(path))})["read"]["wall"]
         load_after = os.getloadavg()
-    return {"shape_kji": SHAPE_KJI, "spacing": SPACING, "voxels_per_label": counts, "read_seconds": read,
-            "load_average_1_5_15_min": {"before": load_before, "after": load_after},
-            "smoothing_share_of_default_export": smoothing_share, "target_speedup": TARGET_SPEEDUP, "rows": rows}
+    return {
+        "shape_kji": SHAPE_KJI,
+        "spacing": SPACING,
+        "voxels_per_label": counts,
+        "read_seconds": read,
+        "load_average_1_5_15_min": {"before": load_before, "after": load_after},
+        "smoothing_share_of_default_export": smoothing_share,
+        "target_speedup": TARGET_SPEEDUP,
+        "rows": rows,
+    }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     accuracy = accuracy_table()
-    print(f"{'grid':24s} {'phantom':9s} {'extractor':12s} {'smooth':>6s} {'mean mm':>8s} {'p95 mm':>7s} {'vol %':>7s} closed manifold")
+    print(
+        f"{'grid':24s} {'phantom':9s} {'extractor':12s} {'smooth':>6s} "
+        f"{'mean mm':>8s} {'p95 mm':>7s} {'vol %':>7s} closed manifold"
+    )
     for r in accuracy:
-        print(f"{r['grid']:24s} {r['phantom']:9s} {r['extractor']:12s} {r['smoothing_iterations']:6d} {r['mean_mm']:8.3f} "
-              f"{r['p95_mm']:7.3f} {r['volume_error_percent']:+7.2f} {str(r['closed']):6s} {r['manifold']}")
+        print(
+            f"{r['grid']:24s} {r['phantom']:9s} {r['extractor']:12s} "
+            f"{r['smoothing_iterations']:6d} {r['mean_mm']:8.3f} "
+            f"{r['p95_mm']:7.3f} {r['volume_error_percent']:+7.2f} {str(r['closed']):6s} {r['manifold']}"
+        )
     speed = speed_table(args.repeats)
     load = speed["load_average_1_5_15_min"]
-    print(f"\n512x512x300, 3 labels, .nii.gz in -> STL out (best of {args.repeats}; reading the file alone: {speed['read_seconds']:.2f} s; "
-          f"load average {load['before'][0]:.2f} before, {load['after'][0]:.2f} after, on {os.cpu_count()} CPUs)")
-    print(f"{'engine smoothing':>16s} {'engine s':>9s} {'skimage (whole grid) s':>23s} {'speedup':>8s} "
-          f"{'skimage (cropped) s':>20s} {'speedup':>8s} {'CPU s engine/whole grid':>24s} {'CPU speedup':>12s} {'triangles':>10s}")
+    print(
+        f"\n512x512x300, 3 labels, .nii.gz in -> STL out (best of {args.repeats}; "
+        f"reading the file alone: {speed['read_seconds']:.2f} s; "
+        f"load average {load['before'][0]:.2f} before, {load['after'][0]:.2f} after, "
+        f"on {os.cpu_count()} CPUs)"
+    )
+    print(
+        f"{'engine smoothing':>16s} {'engine s':>9s} {'skimage (whole grid) s':>23s} {'speedup':>8s} "
+        f"{'skimage (cropped) s':>20s} {'speedup':>8s} {'CPU s engine/whole grid':>24s} "
+        f"{'CPU speedup':>12s} {'triangles':>10s}"
+    )
     for r in speed["rows"]:
-        print(f"{r['engine_smoothing_iterations']:16d} {r['engine_seconds']:9.2f} {r['baseline_seconds']:23.2f} {r['speedup']:7.1f}x "
-              f"{r['cropped_baseline_seconds']:20.2f} {r['speedup_vs_cropped_baseline']:7.1f}x "
-              f"{r['engine_cpu_seconds']:11.2f} / {r['baseline_cpu_seconds']:10.2f} {r['cpu_speedup']:11.1f}x {r['engine_triangles']:10d}")
+        print(
+            f"{r['engine_smoothing_iterations']:16d} {r['engine_seconds']:9.2f} "
+            f"{r['baseline_seconds']:23.2f} {r['speedup']:7.1f}x "
+            f"{r['cropped_baseline_seconds']:20.2f} {r['speedup_vs_cropped_baseline']:7.1f}x "
+            f"{r['engine_cpu_seconds']:11.2f} / {r['baseline_cpu_seconds']:10.2f} "
+            f"{r['cpu_speedup']:11.1f}x {r['engine_triangles']:10d}"
+        )
     default = speed["rows"][-1]
-    print(f"smoothing: {100 * speed['smoothing_share_of_default_export']:.0f} % of the default export; "
-          f"default export {default['speedup']:.1f}x the baseline (target {TARGET_SPEEDUP:.0f}x: "
-          f"{'met' if default['speedup'] >= TARGET_SPEEDUP else 'not met'})")
+    print(
+        f"smoothing: {100 * speed['smoothing_share_of_default_export']:.0f} % of the default export; "
+        f"default export {default['speedup']:.1f}x the baseline (target {TARGET_SPEEDUP:.0f}x: "
+        f"{'met' if default['speedup'] >= TARGET_SPEEDUP else 'not met'})"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "accuracy": accuracy, "speed": speed,
-        "environment": machine_record() | {"vtk": vtk.vtkVersion.GetVTKVersion(), "scikit_image": skimage.__version__,
-                                           "numpy": np.__version__},
-        "command": ".venv/bin/python benchmarks/mesh_speed.py --repeats " + str(args.repeats),
-    }, indent=2) + "\n")
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "accuracy": accuracy,
+                "speed": speed,
+                "environment": machine_record()
+                | {
+                    "vtk": vtk.vtkVersion.GetVTKVersion(),
+                    "scikit_image": skimage.__version__,
+                    "numpy": np.__version__,
+                },
+                "command": ".venv/bin/python benchmarks/mesh_speed.py --repeats " + str(args.repeats),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"\nwrote {RESULTS.relative_to(REPO)}")
     return 0
 

@@ -35,15 +35,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Optional
-
-from bench_setup import REPO, SHARED_DATA, machine_record  # noqa: E402  (first: puts the engine on sys.path)
+from typing import Any
 
 import numpy as np  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
 import torch  # noqa: E402
-from monai.inferers import sliding_window_inference  # noqa: E402
-
+from bench_setup import REPO, SHARED_DATA, machine_record  # noqa: E402  (first: puts the engine on sys.path)
 from MedSegAILib.errors import InputError  # noqa: E402
 from MedSegAILib.inference.preprocess import prepare_input  # noqa: E402
 from MedSegAILib.inference.run_record import library_versions  # noqa: E402
@@ -51,6 +48,7 @@ from MedSegAILib.inference.sliding_window import predict_tiled  # noqa: E402
 from MedSegAILib.io import read_volume  # noqa: E402
 from MedSegAILib.models.card import ModelCard  # noqa: E402
 from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
+from monai.inferers import sliding_window_inference  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "segment_speed.json"
 CHEST_SERIES = SHARED_DATA / "chest_ct_dicom"
@@ -68,16 +66,33 @@ def random_weight_model(folder: Path) -> Path:
     torch.manual_seed(0)
     network = build_network(NETWORK_NAME, **NETWORK_KWARGS)
     write_model_folder(
-        folder, network, training={"data": "none: random weights for benchmarking", "command": "benchmarks/segment_speed.py"},
-        limits=["random weights: not a model"], description="random weights (benchmark only)",
+        folder,
+        network,
+        training={"data": "none: random weights for benchmarking", "command": "benchmarks/segment_speed.py"},
+        limits=["random weights: not a model"],
+        description="random weights (benchmark only)",
     )
     return folder
 
 
 def run_segment(input_path: Path, model: str, out: Path) -> dict[str, Any]:
     """`segment` in a fresh process: wall seconds, peak RSS (wait4) and its run.json."""
-    command = [sys.executable, "-m", "MedSegAILib", "segment", str(input_path), "-o", str(out),
-               "--model", model, "--device", "cpu", "--threads", str(THREADS), "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "MedSegAILib",
+        "segment",
+        str(input_path),
+        "-o",
+        str(out),
+        "--model",
+        model,
+        "--device",
+        "cpu",
+        "--threads",
+        str(THREADS),
+        "--quiet",
+    ]
     env = dict(os.environ, PYTHONPATH=str(REPO / "MedSegAI"), OMP_NUM_THREADS=str(THREADS))
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
@@ -87,9 +102,13 @@ def run_segment(input_path: Path, model: str, out: Path) -> dict[str, Any]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"segment failed on {input_path}: {stderr.strip()}")
     run = json.loads((out / "run.json").read_text())
-    return {"wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024.0, 1), "run_json_timings": run["timings"],
-            "windows": run["options"]["windows"]}
+    return {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024.0, 1),
+        "run_json_timings": run["timings"],
+        "windows": run["options"]["windows"],
+    }
 
 
 def write_large_volume(folder: Path) -> tuple[Path, list[int]]:
@@ -99,8 +118,17 @@ def write_large_volume(folder: Path) -> tuple[Path, list[int]]:
     spacing = list(image.GetSpacing())
     spacing[2] = spacing[2] * (size[2] - 1) / (LARGE_SLICES - 1)
     size[2] = LARGE_SLICES
-    large = sitk.Resample(image, size, sitk.Transform(), sitk.sitkLinear, image.GetOrigin(), spacing,
-                          image.GetDirection(), -1024, sitk.sitkInt16)
+    large = sitk.Resample(
+        image,
+        size,
+        sitk.Transform(),
+        sitk.sitkLinear,
+        image.GetOrigin(),
+        spacing,
+        image.GetDirection(),
+        -1024,
+        sitk.sitkInt16,
+    )
     path = folder / "chest_600.nii.gz"
     sitk.WriteImage(large, str(path), useCompression=False)
     return path, size
@@ -112,7 +140,10 @@ def best_of(repeats: int, function) -> tuple[float, float, Any]:
     for _ in range(repeats):
         wall, cpu = time.perf_counter(), time.process_time()
         result = function()
-        best_wall, best_cpu = min(best_wall, time.perf_counter() - wall), min(best_cpu, time.process_time() - cpu)
+        best_wall, best_cpu = (
+            min(best_wall, time.perf_counter() - wall),
+            min(best_cpu, time.process_time() - cpu),
+        )
     return best_wall, best_cpu, result
 
 
@@ -130,31 +161,58 @@ def compare_tiling(card: ModelCard, repeats: int) -> dict[str, Any]:
     def monai():
         with torch.inference_mode():
             inputs = torch.from_numpy(prepared.network_input)[None, None]
-            logits = sliding_window_inference(inputs, roi_size=card.patch_size, sw_batch_size=1, predictor=network)
+            logits = sliding_window_inference(
+                inputs, roi_size=card.patch_size, sw_batch_size=1, predictor=network
+            )
             return torch.softmax(logits, dim=1)[0, :, : shape[0], : shape[1], : shape[2]].numpy()
 
     engine_s, engine_cpu, tiled = best_of(repeats, engine)
     monai_s, monai_cpu, reference = best_of(repeats, monai)
     engine_classes, monai_classes = np.argmax(tiled.probabilities, axis=0), np.argmax(reference, axis=0)
-    whole = predict_tiled(network, prepared.network_input, shape, model.device, divisor=divisor, max_tile_voxels=10**12, margin=0)
+    whole = predict_tiled(
+        network,
+        prepared.network_input,
+        shape,
+        model.device,
+        divisor=divisor,
+        max_tile_voxels=10**12,
+        margin=0,
+    )
     whole_classes = np.argmax(whole.probabilities, axis=0)
     return {
         "network_input_shape_zyx": list(prepared.network_input.shape),
         "model_grid_shape_zyx": list(shape),
-        "engine_s": round(engine_s, 2), "engine_cpu_s": round(engine_cpu, 2), "engine_windows": tiled.windows,
-        "monai_default_s": round(monai_s, 2), "monai_default_cpu_s": round(monai_cpu, 2),
+        "engine_s": round(engine_s, 2),
+        "engine_cpu_s": round(engine_cpu, 2),
+        "engine_windows": tiled.windows,
+        "monai_default_s": round(monai_s, 2),
+        "monai_default_cpu_s": round(monai_cpu, 2),
         "monai_roi_size_zyx": list(card.patch_size),
-        "speedup_vs_monai": round(monai_s / engine_s, 2), "cpu_time_ratio_vs_monai": round(monai_cpu / engine_cpu, 2),
+        "speedup_vs_monai": round(monai_s / engine_s, 2),
+        "cpu_time_ratio_vs_monai": round(monai_cpu / engine_cpu, 2),
         "argmax_agreement": round(float(np.mean(engine_classes == monai_classes)), 5),
-        "engine_agreement_with_one_whole_volume_pass": round(float(np.mean(engine_classes == whole_classes)), 5),
-        "monai_agreement_with_one_whole_volume_pass": round(float(np.mean(monai_classes == whole_classes)), 5),
+        "engine_agreement_with_one_whole_volume_pass": round(
+            float(np.mean(engine_classes == whole_classes)), 5
+        ),
+        "monai_agreement_with_one_whole_volume_pass": round(
+            float(np.mean(monai_classes == whole_classes)), 5
+        ),
     }
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="model name or folder (default: the built-in chest_ct model)")
-    parser.add_argument("--repeats", type=int, default=1, help="runs of the chest segment and of each tiling timing; the best is kept")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", default=None, help="model name or folder (default: the built-in chest_ct model)"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="runs of the chest segment and of each tiling timing; the best is kept",
+    )
     parser.add_argument("--skip-large", action="store_true", help="skip the 512x512x600 memory run")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -172,10 +230,17 @@ def main(argv: Optional[list[str]] = None) -> int:
                 raise
             card = resolve_model(str(random_weight_model(scratch / "random_model")))
             weights = "random weights (no shipped model yet)"
-        print(f"model {card.name} {card.version} ({weights}), spacing {card.spacing} mm, patch {card.patch_size}", flush=True)
+        print(
+            f"model {card.name} {card.version} ({weights}), "
+            f"spacing {card.spacing} mm, patch {card.patch_size}",
+            flush=True,
+        )
         load_before = os.getloadavg()
 
-        runs = [run_segment(CHEST_SERIES, str(card.folder), scratch / f"out_chest_{index}") for index in range(args.repeats)]
+        runs = [
+            run_segment(CHEST_SERIES, str(card.folder), scratch / f"out_chest_{index}")
+            for index in range(args.repeats)
+        ]
         chest = min(runs, key=lambda run: run["wall_s"])
         large = None
         if not args.skip_large:
@@ -185,13 +250,25 @@ def main(argv: Optional[list[str]] = None) -> int:
         tiling = compare_tiling(card, args.repeats)
 
     results = {
-        "model": {"name": card.name, "version": card.version, "weights": weights, "sha256": card.weights["sha256"],
-                  "spacing_mm": list(card.spacing), "network": card.network},
+        "model": {
+            "name": card.name,
+            "version": card.version,
+            "weights": weights,
+            "sha256": card.weights["sha256"],
+            "spacing_mm": list(card.spacing),
+            "network": card.network,
+        },
         "machine": machine_record(THREADS) | {"load_average_at_start": [round(x, 2) for x in load_before]},
         "versions": library_versions(),
-        "segment_chest_512x512x141": {**chest, "target_s": TARGET_SECONDS, "meets_target": chest["wall_s"] <= TARGET_SECONDS},
+        "segment_chest_512x512x141": {
+            **chest,
+            "target_s": TARGET_SECONDS,
+            "meets_target": chest["wall_s"] <= TARGET_SECONDS,
+        },
         "segment_512x512x600_memory": (
-            {**large, "target_mb": TARGET_RSS_MB, "meets_target": large["peak_rss_mb"] <= TARGET_RSS_MB} if large else None
+            {**large, "target_mb": TARGET_RSS_MB, "meets_target": large["peak_rss_mb"] <= TARGET_RSS_MB}
+            if large
+            else None
         ),
         "tiling_vs_monai_default": tiling,
     }
@@ -203,7 +280,11 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def print_table(results: dict[str, Any]) -> None:
-    chest, large, tiling = results["segment_chest_512x512x141"], results["segment_512x512x600_memory"], results["tiling_vs_monai_default"]
+    chest, large, tiling = (
+        results["segment_chest_512x512x141"],
+        results["segment_512x512x600_memory"],
+        results["tiling_vs_monai_default"],
+    )
     rows = [("measure", "value", "target")]
     rows.append(("segment 512x512x141, wall (s)", f"{chest['wall_s']:.1f}", f"<= {TARGET_SECONDS:.0f}"))
     stages = ", ".join(f"{k} {v:.1f}" for k, v in chest["run_json_timings"].items())
@@ -211,20 +292,47 @@ def print_table(results: dict[str, Any]) -> None:
     rows.append(("  CPU time, all threads (s)", f"{chest['cpu_s']:.1f}", ""))
     rows.append(("  peak RSS (MB)", f"{chest['peak_rss_mb']:.0f}", ""))
     if large:
-        rows.append(("segment 512x512x600, peak RSS (MB)", f"{large['peak_rss_mb']:.0f}", f"<= {TARGET_RSS_MB:.0f}"))
+        rows.append(
+            ("segment 512x512x600, peak RSS (MB)", f"{large['peak_rss_mb']:.0f}", f"<= {TARGET_RSS_MB:.0f}")
+        )
         rows.append(("  wall (s)", f"{large['wall_s']:.1f}", ""))
-    rows.append(("tiled inference, engine: wall / CPU (s)",
-                 f"{tiling['engine_s']:.1f} / {tiling['engine_cpu_s']:.1f} ({tiling['engine_windows']} windows)", ""))
-    rows.append(("tiled inference, MONAI default: wall / CPU (s)", f"{tiling['monai_default_s']:.1f} / {tiling['monai_default_cpu_s']:.1f}", ""))
-    rows.append(("  speed-up vs MONAI: wall / CPU", f"{tiling['speedup_vs_monai']:.2f}x / {tiling['cpu_time_ratio_vs_monai']:.2f}x", ""))
+    rows.append(
+        (
+            "tiled inference, engine: wall / CPU (s)",
+            f"{tiling['engine_s']:.1f} / {tiling['engine_cpu_s']:.1f} ({tiling['engine_windows']} windows)",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "tiled inference, MONAI default: wall / CPU (s)",
+            f"{tiling['monai_default_s']:.1f} / {tiling['monai_default_cpu_s']:.1f}",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "  speed-up vs MONAI: wall / CPU",
+            f"{tiling['speedup_vs_monai']:.2f}x / {tiling['cpu_time_ratio_vs_monai']:.2f}x",
+            "",
+        )
+    )
     rows.append(("  argmax agreement engine / MONAI", f"{100 * tiling['argmax_agreement']:.2f}%", ""))
-    rows.append(("  agreement with one whole-volume pass: engine / MONAI",
-                 f"{100 * tiling['engine_agreement_with_one_whole_volume_pass']:.2f}% / "
-                 f"{100 * tiling['monai_agreement_with_one_whole_volume_pass']:.2f}%", ""))
+    rows.append(
+        (
+            "  agreement with one whole-volume pass: engine / MONAI",
+            f"{100 * tiling['engine_agreement_with_one_whole_volume_pass']:.2f}% / "
+            f"{100 * tiling['monai_agreement_with_one_whole_volume_pass']:.2f}%",
+            "",
+        )
+    )
     widths = [max(len(row[c]) for row in rows) for c in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)))
-    print(f"model weights: {results['model']['weights']}; load average at start: {results['machine']['load_average_at_start']}")
+    print(
+        f"model weights: {results['model']['weights']}; "
+        f"load average at start: {results['machine']['load_average_at_start']}"
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 import sys
 import threading
-from typing import Callable, Optional, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from .errors import Cancelled
 
@@ -44,7 +45,7 @@ class CancelToken:
             raise Cancelled("cancelled by the user")
 
 
-def check_cancelled(token: Optional[CancelToken]) -> None:
+def check_cancelled(token: CancelToken | None) -> None:
     """Raise :class:`Cancelled` if ``token`` was cancelled (``None`` never is)."""
     if token is not None:
         token.raise_if_cancelled()
@@ -73,7 +74,7 @@ def sub_progress(progress: ProgressCallback, start: float, end: float) -> Progre
     return report
 
 
-def parse_progress_line(line: str) -> Optional[tuple[float, str]]:
+def parse_progress_line(line: str) -> tuple[float, str] | None:
     """Return ``(fraction, message)`` for a progress line, else ``None``."""
     match = PROGRESS_LINE.match(line.strip())
     if not match:

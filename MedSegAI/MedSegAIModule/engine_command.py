@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Optional
 
 from .parameters import Settings
 
@@ -18,7 +18,7 @@ def engine_python() -> str:
     return shutil.which("PythonSlicer") or sys.executable
 
 
-def engine_environment(base: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+def engine_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The child's environment: ``MedSegAILib`` importable, unbuffered output, no tracebacks."""
     env = dict(os.environ if base is None else base)
     paths = [str(MODULE_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -40,11 +40,13 @@ def _run_options(settings: Settings) -> list[str]:
     return options
 
 
-def _dicom_out(dicom_out: Optional[Path]) -> list[str]:
+def _dicom_out(dicom_out: Path | None) -> list[str]:
     return ["--dicom-out", str(dicom_out)] if dicom_out is not None else []
 
 
-def segment_command(python: str, input_path: Path, outdir: Path, settings: Settings, dicom_out: Optional[Path] = None) -> list[str]:
+def segment_command(
+    python: str, input_path: Path, outdir: Path, settings: Settings, dicom_out: Path | None = None
+) -> list[str]:
     """``medsegai segment INPUT -o OUTDIR`` with the model, device, uncertainty, fast and Grad-CAM options.
 
     Args:
@@ -54,14 +56,29 @@ def segment_command(python: str, input_path: Path, outdir: Path, settings: Setti
         settings: the panel's settings.
         dicom_out: where ``--dicom-out`` writes the DICOM SEG (``None``: no DICOM output).
     """
-    command = [python, "-m", "MedSegAILib", "segment", str(input_path), "-o", str(outdir), *_run_options(settings)]
+    command = [
+        python,
+        "-m",
+        "MedSegAILib",
+        "segment",
+        str(input_path),
+        "-o",
+        str(outdir),
+        *_run_options(settings),
+    ]
     if settings.gradcam_target:
         command += ["--gradcam", settings.gradcam_target]
     return command + _dicom_out(dicom_out)
 
 
-def detect_command(python: str, input_path: Path, outdir: Path, settings: Settings, gradcam: bool = False,
-                   dicom_out: Optional[Path] = None) -> list[str]:
+def detect_command(
+    python: str,
+    input_path: Path,
+    outdir: Path,
+    settings: Settings,
+    gradcam: bool = False,
+    dicom_out: Path | None = None,
+) -> list[str]:
     """``medsegai detect INPUT -o OUTDIR`` with the model, device, uncertainty, fast and threshold options.
 
     Args:
@@ -69,8 +86,18 @@ def detect_command(python: str, input_path: Path, outdir: Path, settings: Settin
         dicom_out: where ``--dicom-out`` writes the findings' DICOM SEG and SR (``None``: none).
         Others as for :func:`segment_command`.
     """
-    command = [python, "-m", "MedSegAILib", "detect", str(input_path), "-o", str(outdir), *_run_options(settings),
-               "--threshold", f"{settings.threshold:g}"]
+    command = [
+        python,
+        "-m",
+        "MedSegAILib",
+        "detect",
+        str(input_path),
+        "-o",
+        str(outdir),
+        *_run_options(settings),
+        "--threshold",
+        f"{settings.threshold:g}",
+    ]
     if gradcam:
         command.append("--gradcam")
     return command + _dicom_out(dicom_out)
@@ -79,7 +106,21 @@ def detect_command(python: str, input_path: Path, outdir: Path, settings: Settin
 def export_command(python: str, label_path: Path, labels_path: Path, settings: Settings) -> list[str]:
     """``medsegai export-stl LABELMAP -o DIR`` with format, coordinates, smoothing, decimation."""
     return [
-        python, "-m", "MedSegAILib", "export-stl", str(label_path), "-o", settings.export_folder,
-        "--labels", str(labels_path), "--format", settings.export_format, "--coords", settings.export_coords,
-        "--smooth", str(settings.smoothing), "--decimate", str(settings.decimation),
+        python,
+        "-m",
+        "MedSegAILib",
+        "export-stl",
+        str(label_path),
+        "-o",
+        settings.export_folder,
+        "--labels",
+        str(labels_path),
+        "--format",
+        settings.export_format,
+        "--coords",
+        settings.export_coords,
+        "--smooth",
+        str(settings.smoothing),
+        "--decimate",
+        str(settings.decimation),
     ]

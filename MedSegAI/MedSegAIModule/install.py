@@ -14,8 +14,8 @@ import importlib.metadata
 import os
 import re
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional, Sequence
 
 # Pinned, tested together (see pyproject.toml for the ranges the engine supports).
 REQUIREMENTS: tuple[str, ...] = (
@@ -35,14 +35,14 @@ def _name(requirement: str) -> str:
     return re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0]
 
 
-def _pinned_version(requirement: str) -> Optional[str]:
+def _pinned_version(requirement: str) -> str | None:
     match = re.search(r"==\s*([^,;\s]+)", requirement)
     return match.group(1) if match else None
 
 
-def installed_versions(names: Sequence[str]) -> dict[str, Optional[str]]:
+def installed_versions(names: Sequence[str]) -> dict[str, str | None]:
     """The installed version of each distribution, ``None`` where it is absent."""
-    versions: dict[str, Optional[str]] = {}
+    versions: dict[str, str | None] = {}
     for name in names:
         try:
             versions[name] = importlib.metadata.version(name)
@@ -51,7 +51,9 @@ def installed_versions(names: Sequence[str]) -> dict[str, Optional[str]]:
     return versions
 
 
-def missing_requirements(installed: Mapping[str, Optional[str]], requirements: Sequence[str] = REQUIREMENTS) -> list[str]:
+def missing_requirements(
+    installed: Mapping[str, str | None], requirements: Sequence[str] = REQUIREMENTS
+) -> list[str]:
     """The requirements that are absent or installed at another version than pinned."""
     missing = []
     for requirement in requirements:
@@ -61,12 +63,12 @@ def missing_requirements(installed: Mapping[str, Optional[str]], requirements: S
     return missing
 
 
-def constraints(installed: Mapping[str, Optional[str]], protected: Sequence[str] = PROTECTED) -> list[str]:
+def constraints(installed: Mapping[str, str | None], protected: Sequence[str] = PROTECTED) -> list[str]:
     """Constraint lines (``numpy==2.1.3``) holding every installed protected package."""
     return [f"{name}=={installed[name]}" for name in protected if installed.get(name)]
 
 
-def torch_source(torch_installed: bool, pytorch_utils_available: bool) -> Optional[str]:
+def torch_source(torch_installed: bool, pytorch_utils_available: bool) -> str | None:
     """Where torch comes from: ``None`` (already there), ``"PyTorchUtils"`` or ``"pip"``."""
     if torch_installed:
         return None
@@ -77,7 +79,7 @@ def torch_source(torch_installed: bool, pytorch_utils_available: bool) -> Option
 class InstallPlan:
     """What :func:`install_dependencies` will do; ``summary`` is shown to the user to confirm."""
 
-    torch: Optional[str]
+    torch: str | None
     packages: list[str]
     constraints: list[str]
 
@@ -89,14 +91,18 @@ class InstallPlan:
     def summary(self) -> str:
         parts = []
         if self.torch:
-            parts.append(f"PyTorch (via {'the PyTorch extension' if self.torch == 'PyTorchUtils' else 'pip'})")
+            parts.append(
+                f"PyTorch (via {'the PyTorch extension' if self.torch == 'PyTorchUtils' else 'pip'})"
+            )
         parts += self.packages
         kept = ", ".join(self.constraints) or "none"
-        return (f"MedSegAI needs these Python packages: {', '.join(parts)}. "
-                f"Slicer's own packages are kept as they are ({kept}). Download and install now?")
+        return (
+            f"MedSegAI needs these Python packages: {', '.join(parts)}. "
+            f"Slicer's own packages are kept as they are ({kept}). Download and install now?"
+        )
 
 
-def plan_install(installed: Mapping[str, Optional[str]], pytorch_utils_available: bool) -> InstallPlan:
+def plan_install(installed: Mapping[str, str | None], pytorch_utils_available: bool) -> InstallPlan:
     """Decide what to install from the installed versions (see :func:`installed_versions`)."""
     return InstallPlan(
         torch=torch_source(bool(installed.get("torch")), pytorch_utils_available),
@@ -133,7 +139,9 @@ def install_dependencies(
             pip_install([TORCH_REQUIREMENT, *_constraint_args(plan.constraints, folder, "torch")])
         if plan.packages:
             # torch is now installed: hold it too, so monai cannot pull another build.
-            held = plan.constraints + [c for c in constraints(installed_versions(["torch"])) if c not in plan.constraints]
+            held = plan.constraints + [
+                c for c in constraints(installed_versions(["torch"])) if c not in plan.constraints
+            ]
             pip_install([*plan.packages, *_constraint_args(held, folder, "packages")])
     return True
 

@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Protocol
+from typing import Any, Protocol
 
 from MedSegAILib.errors import InputError, MedSegAIError
 from MedSegAILib.slicer.dicom_source import FileLookup
 from MedSegAILib.slicer.engine_input import write_dicom_engine_input, write_engine_input
-from MedSegAILib.slicer.outputs import DetectOutputs, SegmentOutputs, load_detect_outputs, load_segment_outputs
+from MedSegAILib.slicer.outputs import (
+    DetectOutputs,
+    SegmentOutputs,
+    load_detect_outputs,
+    load_segment_outputs,
+)
 from MedSegAILib.slicer.segmentation_nodes import write_segmentation_label_map
 
 from .engine_command import detect_command, engine_environment, engine_python, export_command, segment_command
@@ -48,7 +54,7 @@ class _Job:
     done_message: str = ""
 
 
-EngineCommand = Callable[[Path, Path, Optional[Path]], list[str]]
+EngineCommand = Callable[[Path, Path, Path | None], list[str]]
 """(input, output folder, DICOM output folder or None) -> argv."""
 
 
@@ -56,7 +62,9 @@ def _no_dicom_database(uid: str) -> str:
     return ""
 
 
-def engine_input_for(volume_node: Any, settings: Settings, workdir: Path, file_for_instance: FileLookup) -> tuple[Path, Optional[Path]]:
+def engine_input_for(
+    volume_node: Any, settings: Settings, workdir: Path, file_for_instance: FileLookup
+) -> tuple[Path, Path | None]:
     """Write the engine's input for a segment/detect job into ``workdir``.
 
     Args:
@@ -77,7 +85,9 @@ def engine_input_for(volume_node: Any, settings: Settings, workdir: Path, file_f
         return write_engine_input(volume_node, workdir / "input.nrrd"), None
     if not settings.dicom_folder:
         raise InputError("Choose a folder for the DICOM SEG / SR first.")
-    return write_dicom_engine_input(volume_node, file_for_instance, workdir / "dicom"), Path(settings.dicom_folder)
+    return write_dicom_engine_input(volume_node, file_for_instance, workdir / "dicom"), Path(
+        settings.dicom_folder
+    )
 
 
 class JobController:
@@ -92,14 +102,20 @@ class JobController:
             DICOM export; the default knows no instance.
     """
 
-    def __init__(self, runner: JobRunner, view: JobView, python: Optional[str] = None,
-                 env: Optional[Mapping[str, str]] = None, file_for_instance: FileLookup = _no_dicom_database) -> None:
+    def __init__(
+        self,
+        runner: JobRunner,
+        view: JobView,
+        python: str | None = None,
+        env: Mapping[str, str] | None = None,
+        file_for_instance: FileLookup = _no_dicom_database,
+    ) -> None:
         self._runner = runner
         self._view = view
         self._python = python or engine_python()
         self._env = dict(env) if env is not None else engine_environment()
         self._file_for_instance = file_for_instance
-        self._job: Optional[_Job] = None
+        self._job: _Job | None = None
 
     @property
     def running(self) -> bool:
@@ -111,24 +127,38 @@ class JobController:
         With ``settings.dicom_export`` the engine reads the volume's DICOM series and also
         writes a DICOM SEG into ``settings.dicom_folder``.
         """
+
         def finish(workdir: Path) -> None:
             loaded(load_segment_outputs(workdir / "out", volume_node, volume_node.GetName()))
 
-        command: EngineCommand = lambda i, o, d: segment_command(self._python, i, o, settings, d)
+        def command(input_path: Path, outdir: Path, dicom_out: Path | None) -> list[str]:
+            return segment_command(self._python, input_path, outdir, settings, dicom_out)
+
         self._start("Segmentation", volume_node, settings, command, finish)
 
-    def detect(self, volume_node: Any, settings: Settings, loaded: Callable[[DetectOutputs], None], gradcam: bool = False) -> None:
+    def detect(
+        self,
+        volume_node: Any,
+        settings: Settings,
+        loaded: Callable[[DetectOutputs], None],
+        gradcam: bool = False,
+    ) -> None:
         """Start ``medsegai detect`` on ``volume_node``; ``loaded`` gets the new nodes.
 
         With ``settings.dicom_export`` the engine also writes the findings' DICOM SEG and SR.
         """
+
         def finish(workdir: Path) -> None:
             loaded(load_detect_outputs(workdir / "out", volume_node, volume_node.GetName()))
 
-        command: EngineCommand = lambda i, o, d: detect_command(self._python, i, o, settings, gradcam, d)
+        def command(input_path: Path, outdir: Path, dicom_out: Path | None) -> list[str]:
+            return detect_command(self._python, input_path, outdir, settings, gradcam, dicom_out)
+
         self._start("Detection", volume_node, settings, command, finish)
 
-    def export(self, segmentation_node: Any, volume_node: Any, settings: Settings, done: Callable[[Path], None]) -> None:
+    def export(
+        self, segmentation_node: Any, volume_node: Any, settings: Settings, done: Callable[[Path], None]
+    ) -> None:
         """Export the (possibly edited) segmentation as surfaces with ``medsegai export-stl``."""
         if not settings.export_folder:
             self._view.show_error("Choose an export folder first.")
@@ -141,7 +171,10 @@ class JobController:
             self._fail(workdir, str(error))
             return
         folder = Path(settings.export_folder)
-        self._launch(_Job("Export", workdir, lambda: done(folder)), export_command(self._python, label_path, labels_path, settings))
+        self._launch(
+            _Job("Export", workdir, lambda: done(folder)),
+            export_command(self._python, label_path, labels_path, settings),
+        )
 
     def poll(self) -> bool:
         """Forward progress; when the job has ended, load its outputs. True while running."""
@@ -174,8 +207,14 @@ class JobController:
         if self._job is not None:
             self._runner.cancel()
 
-    def _start(self, name: str, volume_node: Any, settings: Settings, command: EngineCommand,
-               finish: Callable[[Path], None]) -> None:
+    def _start(
+        self,
+        name: str,
+        volume_node: Any,
+        settings: Settings,
+        command: EngineCommand,
+        finish: Callable[[Path], None],
+    ) -> None:
         if volume_node is None:
             self._view.show_error("Select an input volume first.")
             return
@@ -186,7 +225,10 @@ class JobController:
             self._fail(workdir, str(error))
             return
         done = f"{name} done; DICOM written to {dicom_out}." if dicom_out is not None else ""
-        self._launch(_Job(name, workdir, lambda: finish(workdir), done), command(input_path, workdir / "out", dicom_out))
+        self._launch(
+            _Job(name, workdir, lambda: finish(workdir), done),
+            command(input_path, workdir / "out", dicom_out),
+        )
 
     def _new_workdir(self) -> Path:
         if self._job is not None:

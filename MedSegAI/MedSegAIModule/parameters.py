@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any, Optional
+from typing import Any
 
 VOLUME_ROLE = "InputVolume"
 PARAMETER_PREFIX = "MedSegAI."
@@ -18,7 +18,9 @@ class Settings:
     fast: bool = False
     uncertainty_samples: int = 0
     gradcam_target: str = ""
-    threshold: float = 0.5  # detect's score threshold; the engine's default (detection.detector.DEFAULT_THRESHOLD)
+    threshold: float = (
+        0.5  # detect's score threshold; the engine's default (detection.detector.DEFAULT_THRESHOLD)
+    )
     dicom_export: bool = False  # with Segment / Detect, also write DICOM SEG / SR (input loaded from DICOM)
     dicom_folder: str = ""
     export_folder: str = ""
@@ -44,7 +46,7 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def write_settings(parameter_node, settings: Settings, volume_node: Optional[Any] = None) -> None:
+def write_settings(parameter_node, settings: Settings, volume_node: Any | None = None) -> None:
     """Store ``settings`` (and the input volume as a node reference) in ``parameter_node``.
 
     Args:
@@ -73,7 +75,7 @@ def read_settings(parameter_node) -> Settings:
     return Settings(**values)
 
 
-def input_volume(parameter_node) -> Optional[Any]:
+def input_volume(parameter_node) -> Any | None:
     """The input volume node referenced by ``parameter_node``, or ``None``."""
     return parameter_node.GetNodeReference(VOLUME_ROLE)
 

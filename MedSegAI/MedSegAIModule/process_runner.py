@@ -12,8 +12,9 @@ import queue
 import signal
 import subprocess
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Protocol, Sequence
+from typing import Protocol
 
 from MedSegAILib.progress import parse_progress_line
 
@@ -34,7 +35,7 @@ class JobResult:
     """How a job ended: status, exit code, a one-line message for the user, the log."""
 
     status: str
-    returncode: Optional[int]
+    returncode: int | None
     message: str
     log: list[str] = field(default_factory=list)
 
@@ -42,14 +43,14 @@ class JobResult:
 class JobRunner(Protocol):
     """What the widget needs from a runner (the real one, or a fake in tests)."""
 
-    def start(self, argv: Sequence[str], env: Optional[Mapping[str, str]] = None) -> None: ...
+    def start(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> None: ...
 
     def poll(self) -> list[Progress]: ...
 
     def cancel(self) -> None: ...
 
     @property
-    def result(self) -> Optional[JobResult]: ...
+    def result(self) -> JobResult | None: ...
 
 
 def user_message(returncode: int, lines: Sequence[str]) -> str:
@@ -67,7 +68,7 @@ def user_message(returncode: int, lines: Sequence[str]) -> str:
     for line in reversed(text):
         for prefix in _ERROR_PREFIXES:
             if line.startswith(prefix):
-                detail = line[len(prefix):]
+                detail = line[len(prefix) :]
                 break
         if detail:
             break
@@ -84,22 +85,33 @@ class SubprocessRunner:
 
     def __init__(self, terminate_timeout: float = 5.0) -> None:
         self._terminate_timeout = terminate_timeout
-        self._process: Optional[subprocess.Popen] = None
-        self._events: "queue.Queue[Progress]" = queue.Queue()
+        self._process: subprocess.Popen | None = None
+        self._events: queue.Queue[Progress] = queue.Queue()
         self._log: list[str] = []
-        self._reader: Optional[threading.Thread] = None
+        self._reader: threading.Thread | None = None
         self._cancelled = False
-        self._result: Optional[JobResult] = None
+        self._result: JobResult | None = None
 
-    def start(self, argv: Sequence[str], env: Optional[Mapping[str, str]] = None) -> None:
+    def start(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
         """Start ``argv``; raises ``RuntimeError`` if a job is still running."""
         if self._process is not None and self._result is None:
             raise RuntimeError("a job is already running")
         self._events, self._log, self._cancelled, self._result = queue.Queue(), [], False, None
-        options = {"start_new_session": True} if os.name == "posix" else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+        options = (
+            {"start_new_session": True}
+            if os.name == "posix"
+            else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+        )
         self._process = subprocess.Popen(
-            list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=dict(env) if env is not None else None, text=True, bufsize=1, errors="replace", **options,
+            list(argv),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(env) if env is not None else None,
+            text=True,
+            bufsize=1,
+            errors="replace",
+            **options,
         )
         self._reader = threading.Thread(target=self._read, args=(self._process,), daemon=True)
         self._reader.start()
@@ -131,7 +143,7 @@ class SubprocessRunner:
                 return events
 
     @property
-    def result(self) -> Optional[JobResult]:
+    def result(self) -> JobResult | None:
         """``None`` while running; then how it ended."""
         return self._result
 
@@ -148,14 +160,14 @@ class SubprocessRunner:
             self._signal_group(process, signal.SIGKILL if os.name == "posix" else None)
             process.wait()
 
-    def wait(self, timeout: Optional[float] = None) -> Optional[JobResult]:
+    def wait(self, timeout: float | None = None) -> JobResult | None:
         """Block until the job has ended and its output is read (for scripts and tests)."""
         if self._reader is not None:
             self._reader.join(timeout)
         return self._result
 
     @staticmethod
-    def _signal_group(process: subprocess.Popen, sig: Optional[int]) -> None:
+    def _signal_group(process: subprocess.Popen, sig: int | None) -> None:
         try:
             if sig is None:
                 process.terminate()
@@ -163,4 +175,3 @@ class SubprocessRunner:
                 os.killpg(process.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
-

@@ -7,18 +7,17 @@ widgets to it and implements its :class:`~MedSegAIModule.jobs.JobView`.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import qt
 import slicer
-
 from MedSegAILib.errors import MedSegAIError
 from MedSegAILib.slicer.correction_export import remember_prediction, save_correction
 from MedSegAILib.slicer.dicom_source import instance_uids, slicer_dicom_database_file
 from MedSegAILib.slicer.findings_nodes import Finding
 from MedSegAILib.slicer.outputs import DetectOutputs, SegmentOutputs
 
-from .install import install_dependencies, installed_versions, plan_install, PROTECTED, REQUIREMENTS
+from .install import PROTECTED, REQUIREMENTS, install_dependencies, installed_versions, plan_install
 from .jobs import JobController
 from .parameters import Settings, input_volume, job_settings, read_settings, write_settings
 from .process_runner import SubprocessRunner
@@ -33,14 +32,16 @@ class MedSegAIPanel:
     def __init__(self, ui: Any, parameter_node: Any) -> None:
         self.ui = ui
         self.parameter_node = parameter_node
-        self.controller = JobController(SubprocessRunner(), self, file_for_instance=slicer_dicom_database_file)
+        self.controller = JobController(
+            SubprocessRunner(), self, file_for_instance=slicer_dicom_database_file
+        )
         self.timer = qt.QTimer()
         self.timer.setInterval(POLL_INTERVAL_MS)
         self.timer.connect("timeout()", self._poll)
-        self.segmentation_node: Optional[Any] = None
+        self.segmentation_node: Any | None = None
         self.findings: list[Finding] = []
         self.maps: dict[str, Any] = {}
-        self.entropy_node: Optional[Any] = None
+        self.entropy_node: Any | None = None
         self._connect()
         self._show_settings()
 
@@ -59,13 +60,19 @@ class MedSegAIPanel:
         ui.opacitySlider.connect("valueChanged(double)", self.on_opacity)
         ui.showEntropyCheckBox.connect("toggled(bool)", self.on_show_entropy)
         for widget, signal in [
-            (ui.inputVolumeSelector, "currentNodeChanged(vtkMRMLNode*)"), (ui.modelComboBox, "currentTextChanged(QString)"),
-            (ui.deviceComboBox, "currentTextChanged(QString)"), (ui.fastCheckBox, "toggled(bool)"),
-            (ui.uncertaintySamplesSpinBox, "valueChanged(int)"), (ui.thresholdSpinBox, "valueChanged(double)"),
-            (ui.dicomExportCheckBox, "toggled(bool)"), (ui.dicomFolderButton, "directoryChanged(QString)"),
+            (ui.inputVolumeSelector, "currentNodeChanged(vtkMRMLNode*)"),
+            (ui.modelComboBox, "currentTextChanged(QString)"),
+            (ui.deviceComboBox, "currentTextChanged(QString)"),
+            (ui.fastCheckBox, "toggled(bool)"),
+            (ui.uncertaintySamplesSpinBox, "valueChanged(int)"),
+            (ui.thresholdSpinBox, "valueChanged(double)"),
+            (ui.dicomExportCheckBox, "toggled(bool)"),
+            (ui.dicomFolderButton, "directoryChanged(QString)"),
             (ui.exportFolderButton, "directoryChanged(QString)"),
-            (ui.exportFormatComboBox, "currentTextChanged(QString)"), (ui.exportCoordsComboBox, "currentTextChanged(QString)"),
-            (ui.smoothingSpinBox, "valueChanged(int)"), (ui.decimationSpinBox, "valueChanged(double)"),
+            (ui.exportFormatComboBox, "currentTextChanged(QString)"),
+            (ui.exportCoordsComboBox, "currentTextChanged(QString)"),
+            (ui.smoothingSpinBox, "valueChanged(int)"),
+            (ui.decimationSpinBox, "valueChanged(double)"),
         ]:
             widget.connect(signal, self._store_settings)
 
@@ -94,9 +101,21 @@ class MedSegAIPanel:
 
     def _show_settings(self) -> None:
         ui, settings = self.ui, read_settings(self.parameter_node)
-        widgets = [ui.inputVolumeSelector, ui.modelComboBox, ui.deviceComboBox, ui.fastCheckBox, ui.uncertaintySamplesSpinBox,
-                   ui.thresholdSpinBox, ui.dicomExportCheckBox, ui.dicomFolderButton, ui.exportFolderButton,
-                   ui.exportFormatComboBox, ui.exportCoordsComboBox, ui.smoothingSpinBox, ui.decimationSpinBox]
+        widgets = [
+            ui.inputVolumeSelector,
+            ui.modelComboBox,
+            ui.deviceComboBox,
+            ui.fastCheckBox,
+            ui.uncertaintySamplesSpinBox,
+            ui.thresholdSpinBox,
+            ui.dicomExportCheckBox,
+            ui.dicomFolderButton,
+            ui.exportFolderButton,
+            ui.exportFormatComboBox,
+            ui.exportCoordsComboBox,
+            ui.smoothingSpinBox,
+            ui.decimationSpinBox,
+        ]
         blocked = [widget.blockSignals(True) for widget in widgets]
         ui.inputVolumeSelector.setCurrentNode(input_volume(self.parameter_node))
         ui.modelComboBox.setCurrentText(settings.model or DEFAULT_MODEL_TEXT)
@@ -128,23 +147,33 @@ class MedSegAIPanel:
 
     # -- actions ---------------------------------------------------------------
     def _ready(self) -> bool:
-        plan = plan_install(installed_versions([*PROTECTED, *(r.split("==")[0] for r in REQUIREMENTS)]),
-                            pytorch_utils_available=_pytorch_utils() is not None)
+        plan = plan_install(
+            installed_versions([*PROTECTED, *(r.split("==")[0] for r in REQUIREMENTS)]),
+            pytorch_utils_available=_pytorch_utils() is not None,
+        )
         if not plan.needed:
             return True
         with slicer.util.tryWithErrorDisplay("Installing the Python packages failed.", waitCursor=True):
-            return install_dependencies(plan, slicer.util.confirmOkCancelDisplay, slicer.util.pip_install,
-                                        lambda: _pytorch_utils().installTorch(askConfirmation=False))
+            return install_dependencies(
+                plan,
+                slicer.util.confirmOkCancelDisplay,
+                slicer.util.pip_install,
+                lambda: _pytorch_utils().installTorch(askConfirmation=False),
+            )
         return False
 
     def on_segment(self) -> None:
         if self._ready():
-            self.controller.segment(self.ui.inputVolumeSelector.currentNode(), self._job_settings(), self._show_segmentation)
+            self.controller.segment(
+                self.ui.inputVolumeSelector.currentNode(), self._job_settings(), self._show_segmentation
+            )
             self.timer.start()
 
     def on_detect(self, gradcam: bool = False) -> None:
         if self._ready():
-            self.controller.detect(self.ui.inputVolumeSelector.currentNode(), self._job_settings(), self._show_findings, gradcam)
+            self.controller.detect(
+                self.ui.inputVolumeSelector.currentNode(), self._job_settings(), self._show_findings, gradcam
+            )
             self.timer.start()
 
     def on_explain(self) -> None:
@@ -156,21 +185,29 @@ class MedSegAIPanel:
         elif self._ready():
             settings = self._job_settings()
             settings.gradcam_target = target
-            self.controller.segment(self.ui.inputVolumeSelector.currentNode(), settings, self._show_segmentation)
+            self.controller.segment(
+                self.ui.inputVolumeSelector.currentNode(), settings, self._show_segmentation
+            )
             self.timer.start()
 
     def on_export(self) -> None:
         if self.segmentation_node is None:
             self.show_error("Segment first: there is no segmentation to export.")
             return
-        self.controller.export(self.segmentation_node, self.ui.inputVolumeSelector.currentNode(), self.settings(),
-                               lambda folder: self.show_status(f"Surfaces written to {folder}."))
+        self.controller.export(
+            self.segmentation_node,
+            self.ui.inputVolumeSelector.currentNode(),
+            self.settings(),
+            lambda folder: self.show_status(f"Surfaces written to {folder}."),
+        )
         self.timer.start()
 
     def on_save_correction(self) -> None:
         """Store the (edited) segmentation and its CT as training data, with its changes vs the prediction."""
         if self.segmentation_node is None:
-            self.show_error("Segment first, then correct the segmentation in Segment Editor before saving it.")
+            self.show_error(
+                "Segment first, then correct the segmentation in Segment Editor before saving it."
+            )
             return
         try:
             case = save_correction(self.segmentation_node, self._reference_volume(self.segmentation_node))
@@ -185,7 +222,9 @@ class MedSegAIPanel:
         if volume_node is None:
             self.show_error("Select the CT volume the DICOM SEG was made on first.")
             return
-        path = qt.QFileDialog.getOpenFileName(slicer.util.mainWindow(), "Load DICOM SEG", "", "DICOM SEG (*.dcm);;All files (*)")
+        path = qt.QFileDialog.getOpenFileName(
+            slicer.util.mainWindow(), "Load DICOM SEG", "", "DICOM SEG (*.dcm);;All files (*)"
+        )
         if not path or not self._ready():
             return
         # highdicom is one of the packages installed at first use, so it is imported only now.
@@ -202,7 +241,9 @@ class MedSegAIPanel:
             self.show_error(message)
             return
         self.segmentation_node = node
-        self.show_status(f"Loaded {node.GetName()}: {node.GetSegmentation().GetNumberOfSegments()} segment(s).")
+        self.show_status(
+            f"Loaded {node.GetName()}: {node.GetSegmentation().GetNumberOfSegments()} segment(s)."
+        )
 
     def _reference_volume(self, segmentation_node: Any) -> Any:
         """The volume a segmentation was made on (its reference geometry), else the input volume."""
@@ -216,14 +257,17 @@ class MedSegAIPanel:
     # -- results -----------------------------------------------------------------
     def _show_segmentation(self, outputs: SegmentOutputs) -> None:
         self.segmentation_node = outputs.segmentation
-        remember_prediction(outputs.segmentation, self._reference_volume(outputs.segmentation),
-                            {"name": self.settings().model or DEFAULT_MODEL_TEXT})
+        remember_prediction(
+            outputs.segmentation,
+            self._reference_volume(outputs.segmentation),
+            {"name": self.settings().model or DEFAULT_MODEL_TEXT},
+        )
         self.maps.update(outputs.gradcam)
         self.entropy_node = outputs.entropy or self.entropy_node
         self.ui.flaggedList.clear()
         for name in outputs.flagged:
             self.ui.flaggedList.addItem(name)
-        for name, node in outputs.gradcam.items():
+        for node in outputs.gradcam.values():
             self._show_map(node)
         if outputs.entropy is not None and self.ui.showEntropyCheckBox.checked:
             self._show_map(outputs.entropy)
@@ -234,8 +278,16 @@ class MedSegAIPanel:
         table.setRowCount(len(outputs.findings))
         for row, finding in enumerate(outputs.findings):
             review = "" if finding.needs_review is None else ("yes" if finding.needs_review else "no")
-            for column, text in enumerate([str(finding.id), f"{finding.diameter_mm:.1f}", f"{finding.volume_mm3:.0f}",
-                                           f"{finding.score:.2f}", finding.lung_rads, review]):
+            for column, text in enumerate(
+                [
+                    str(finding.id),
+                    f"{finding.diameter_mm:.1f}",
+                    f"{finding.volume_mm3:.0f}",
+                    f"{finding.score:.2f}",
+                    finding.lung_rads,
+                    review,
+                ]
+            ):
                 table.setItem(row, column, qt.QTableWidgetItem(text))
         if outputs.gradcam is not None:
             self.maps["all findings"] = outputs.gradcam
@@ -246,8 +298,11 @@ class MedSegAIPanel:
             slicer.modules.markups.logic().JumpSlicesToLocation(*self.findings[row].center_ras, True)
 
     def _show_map(self, node: Any) -> None:
-        slicer.util.setSliceViewerLayers(background=self.ui.inputVolumeSelector.currentNode(), foreground=node,
-                                         foregroundOpacity=self.ui.opacitySlider.value)
+        slicer.util.setSliceViewerLayers(
+            background=self.ui.inputVolumeSelector.currentNode(),
+            foreground=node,
+            foregroundOpacity=self.ui.opacitySlider.value,
+        )
 
     def on_opacity(self, value: float) -> None:
         slicer.util.setSliceViewerLayers(foregroundOpacity=value)
@@ -261,7 +316,12 @@ class MedSegAIPanel:
 
     # -- JobView -----------------------------------------------------------------
     def set_busy(self, busy: bool) -> None:
-        for button in (self.ui.segmentButton, self.ui.detectButton, self.ui.explainButton, self.ui.exportButton):
+        for button in (
+            self.ui.segmentButton,
+            self.ui.detectButton,
+            self.ui.explainButton,
+            self.ui.exportButton,
+        ):
             button.enabled = not busy
         from_dicom = bool(instance_uids(self.ui.inputVolumeSelector.currentNode()))
         self.ui.loadDicomSegButton.enabled = not busy and from_dicom
@@ -285,7 +345,7 @@ class MedSegAIPanel:
         self.timer.stop()
 
 
-def _pytorch_utils() -> Optional[Any]:
+def _pytorch_utils() -> Any | None:
     """The PyTorch extension's logic, or ``None`` when the extension is not installed."""
     try:
         import PyTorchUtils  # provided by the SlicerPyTorch extension

@@ -7,8 +7,8 @@ to pass as INPUT. The DICOM cases are edited copies of the real CIP series (64x6
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 import pydicom
@@ -27,7 +27,9 @@ def ct_like(shape=(30, 40, 40)) -> np.ndarray:
     return values + np.random.default_rng(0).normal(0, 10, shape).astype(np.float32)
 
 
-def copy_cip(shared_data: SharedData, target: Path, edit: Optional[Callable[[int, pydicom.Dataset], None]] = None) -> Path:
+def copy_cip(
+    shared_data: SharedData, target: Path, edit: Callable[[int, pydicom.Dataset], None] | None = None
+) -> Path:
     """Copy the CIP series into ``target``, calling ``edit(index, dataset)`` on each file."""
     target.mkdir(parents=True, exist_ok=True)
     for index, file in enumerate(sorted(shared_data(CIP_SERIES).iterdir())):

@@ -8,7 +8,6 @@ and no OUTDIR left behind (or left empty).
 from __future__ import annotations
 
 import pytest
-
 from bad_inputs import BUILDERS
 from cli_process import run_cli
 from MedSegAILib.progress import PROGRESS_LINE

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pydicom
-
 from bad_inputs import CIP_SERIES, two_series
 from cli_process import run_cli
 from MedSegAILib.cli.main import main

@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from MedSegAILib.io import Volume
 from MedSegAILib.models.card import LabelInfo
 from MedSegAILib.models.terminology import terminology_for
@@ -43,7 +42,13 @@ def medsegai():
 def _run_medsegai(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k != "MEDSEGAI_DEBUG"}
     full_env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **(env or {}))
-    return subprocess.run([sys.executable, "-m", "MedSegAILib", *args], capture_output=True, text=True, env=full_env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "MedSegAILib", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=300,
+    )
 
 
 @pytest.fixture

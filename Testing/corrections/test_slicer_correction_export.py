@@ -10,7 +10,6 @@ import SimpleITK as sitk
 
 slicer = pytest.importorskip("slicer", reason="needs slicer-core (pip install slicer-core)")
 import vtk  # noqa: E402  (comes with slicer-core)
-
 from MedSegAILib.io import Volume, write_json, write_label_map  # noqa: E402
 from MedSegAILib.models.card import read_labels_json  # noqa: E402
 from MedSegAILib.slicer.correction_export import remember_prediction, save_correction  # noqa: E402
@@ -40,7 +39,9 @@ def loaded(mrml_scene, tmp_path, oblique_ct, prediction, model_labels):
     hierarchy.SetItemUID(hierarchy.CreateItem(hierarchy.GetSceneItemID(), ct_node), "DICOM", SERIES_UID)
     write_label_map(prediction, oblique_ct, tmp_path / "segment" / "segmentation.nii.gz")
     write_json(tmp_path / "segment" / "labels.json", {"labels": [info.to_json() for info in model_labels]})
-    segmentation = segmentation_from_label_map(tmp_path / "segment" / "segmentation.nii.gz", model_labels, ct_node, "chest CT segmentation")
+    segmentation = segmentation_from_label_map(
+        tmp_path / "segment" / "segmentation.nii.gz", model_labels, ct_node, "chest CT segmentation"
+    )
     return ct_node, segmentation
 
 
@@ -57,8 +58,12 @@ def edit_segment(segmentation_node, name: str, ct_node, change) -> None:
     mask = (slicer.util.arrayFromVolume(labelmap) > 0).astype(np.uint8)
     change(mask)
     slicer.util.updateVolumeFromArray(labelmap, mask)
-    assert logic.SetBinaryLabelmapToSegment(logic.CreateOrientedImageDataFromVolumeNode(labelmap), segmentation_node,
-                                            segment_id, logic.MODE_REPLACE)
+    assert logic.SetBinaryLabelmapToSegment(
+        logic.CreateOrientedImageDataFromVolumeNode(labelmap),
+        segmentation_node,
+        segment_id,
+        logic.MODE_REPLACE,
+    )
     scene.RemoveNode(labelmap)
 
 
@@ -67,7 +72,9 @@ def stored_by_name(case) -> dict[str, np.ndarray]:
     return {info.name: array == info.value for info in read_labels_json(case.folder / "labels.json")}
 
 
-def test_an_edited_segmentation_is_stored_with_its_changes_against_the_prediction(tmp_path, loaded, oblique_ct, prediction):
+def test_an_edited_segmentation_is_stored_with_its_changes_against_the_prediction(
+    tmp_path, loaded, oblique_ct, prediction
+):
     ct_node, segmentation = loaded
     remember_prediction(segmentation, ct_node, MODEL)
 
@@ -94,7 +101,9 @@ def test_an_edited_segmentation_is_stored_with_its_changes_against_the_predictio
     np.testing.assert_array_equal(stored["lung nodule"], nodule)
     right = prediction == 2
     right[5, 2:8, 8:12] = True
-    np.testing.assert_array_equal(stored["right lung"], right & ~nodule)  # the nodule segment comes later and wins
+    np.testing.assert_array_equal(
+        stored["right lung"], right & ~nodule
+    )  # the nodule segment comes later and wins
     image = Volume.from_sitk(sitk.ReadImage(str(case.folder / "image.nii.gz")))
     assert image.same_grid(oblique_ct, tolerance=1e-5)
     np.testing.assert_array_equal(image.array, oblique_ct.array)
@@ -110,7 +119,15 @@ def test_an_edited_segmentation_is_stored_with_its_changes_against_the_predictio
     assert changes["right lung"]["added_mm3"] == pytest.approx(24 * voxel, abs=1e-3)
     assert changes["right lung"]["removed_mm3"] == pytest.approx(8 * voxel, abs=1e-3)  # now nodule
     assert changes["lung nodule"] == pytest.approx(
-        {"original_mm3": 0.0, "corrected_mm3": 8 * voxel, "added_mm3": 8 * voxel, "removed_mm3": 0.0, "dice": 0.0}, abs=1e-3)
+        {
+            "original_mm3": 0.0,
+            "corrected_mm3": 8 * voxel,
+            "added_mm3": 8 * voxel,
+            "removed_mm3": 0.0,
+            "dice": 0.0,
+        },
+        abs=1e-3,
+    )
 
 
 def test_the_remembered_prediction_is_a_hidden_label_map_that_edits_do_not_touch(loaded, prediction):

@@ -6,14 +6,21 @@ import json
 
 import numpy as np
 import SimpleITK as sitk
-
 from MedSegAILib.cli.main import main
 from MedSegAILib.demo.data import PHANTOM_NODULE_LPS, chest_phantom
 
 CONTRACT_FILES = {
-    "segmentation.nii.gz", "labels.json", "run.json", "uncertainty_entropy.nii.gz",
-    "uncertainty_mutual_information.nii.gz", "uncertainty.json", "gradcam_lung_nodule.nii.gz",
-    "findings.json", "nodules.nii.gz", "summary.png", "meshes",
+    "segmentation.nii.gz",
+    "labels.json",
+    "run.json",
+    "uncertainty_entropy.nii.gz",
+    "uncertainty_mutual_information.nii.gz",
+    "uncertainty.json",
+    "gradcam_lung_nodule.nii.gz",
+    "findings.json",
+    "nodules.nii.gz",
+    "summary.png",
+    "meshes",
     "gradcam_nodules.nii.gz",  # beyond the contract: the findings' map, which the summary shows
 }
 

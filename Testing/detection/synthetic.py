@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from MedSegAILib.io import Volume
 
 
@@ -17,10 +16,14 @@ def rotation(axis: str, degrees: float) -> np.ndarray:
     return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
 
 
-def grid(shape_kji: tuple[int, int, int], spacing, origin=(0.0, 0.0, 0.0), direction=None, fill: float = 0.0) -> Volume:
+def grid(
+    shape_kji: tuple[int, int, int], spacing, origin=(0.0, 0.0, 0.0), direction=None, fill: float = 0.0
+) -> Volume:
     """An empty volume of ``shape_kji`` with the given geometry."""
     return Volume(
-        np.full(shape_kji, fill, dtype=np.float32), spacing, origin,
+        np.full(shape_kji, fill, dtype=np.float32),
+        spacing,
+        origin,
         np.eye(3) if direction is None else direction,
     )
 

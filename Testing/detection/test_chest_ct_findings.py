@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from MedSegAILib.detection.pipeline import segment_and_detect
 from MedSegAILib.errors import InputError
 from MedSegAILib.io import read_volume
@@ -31,5 +30,7 @@ def test_the_right_lung_mass_is_the_top_finding_with_at_most_two_others(shared_d
     midline_x = float(np.mean(volume.ijk_to_lps([[0, 0, 0], [volume.shape_ijk[0] - 1, 0, 0]])[:, 0]))
     assert top.center[0] < midline_x, "the top finding is not in the patient's right lung"
     assert top.long_axis_mm >= 25.0, f"the top finding is {top.long_axis_mm:.1f} mm, not the mass"
-    others_on_the_mass = [f for f in findings[1:] if np.linalg.norm(np.subtract(f.measurement.center, top.center)) < 20.0]
+    others_on_the_mass = [
+        f for f in findings[1:] if np.linalg.norm(np.subtract(f.measurement.center, top.center)) < 20.0
+    ]
     assert not others_on_the_mass, "the mass is reported more than once"

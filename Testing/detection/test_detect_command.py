@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from MedSegAILib.cli.main import main
 from MedSegAILib.io import Volume, read_volume
 from MedSegAILib.jobs import runner
@@ -35,7 +34,9 @@ def test_detect_writes_findings_nodule_map_and_run_record(chest_file, stand_in_m
     out = tmp_path / "out"
     assert main(["detect", str(path), "-o", str(out), "--quiet", "--device", "cpu", "--threads", "1"]) == 0
     findings = json.loads((out / "findings.json").read_text())
-    assert findings["coordinate_system"] == "LPS" and findings["units"] == "mm" and findings["threshold"] == 0.5
+    assert (
+        findings["coordinate_system"] == "LPS" and findings["units"] == "mm" and findings["threshold"] == 0.5
+    )
     assert [f["id"] for f in findings["findings"]] == [1]
     top = findings["findings"][0]
     assert np.linalg.norm(np.subtract(top["center"], nodule_center)) <= 1.0
@@ -58,8 +59,12 @@ def test_threshold_above_every_score_gives_an_empty_findings_file(chest_file, st
     assert not sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "nodules.nii.gz"))).any()
 
 
-@pytest.mark.parametrize("extra, message", [(["--threshold", "1.5"], "--threshold"), (["--threshold", "-0.1"], "--threshold")])
-def test_a_threshold_outside_0_to_1_is_refused_with_exit_2_and_no_output(chest_file, stand_in_model, tmp_path, capsys, extra, message):
+@pytest.mark.parametrize(
+    "extra, message", [(["--threshold", "1.5"], "--threshold"), (["--threshold", "-0.1"], "--threshold")]
+)
+def test_a_threshold_outside_0_to_1_is_refused_with_exit_2_and_no_output(
+    chest_file, stand_in_model, tmp_path, capsys, extra, message
+):
     path, _ = chest_file
     assert main(["detect", str(path), "-o", str(tmp_path / "out"), "--quiet"] + extra) == 2
     assert message in capsys.readouterr().err

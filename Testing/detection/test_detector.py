@@ -11,7 +11,6 @@ import json
 
 import numpy as np
 import pytest
-
 from MedSegAILib.detection.candidates import filled_lungs, find_candidates, search_region
 from MedSegAILib.detection.detector import detect_nodules
 from MedSegAILib.detection.patch_classifier import PATCH_VOXELS
@@ -30,7 +29,7 @@ class CentreDensityScorer:
 
     def score(self, patches: np.ndarray, ranks: np.ndarray) -> np.ndarray:
         c = PATCH_VOXELS // 2
-        centre = patches[:, c - 1:c + 1, c - 1:c + 1, c - 1:c + 1].mean(axis=(1, 2, 3))
+        centre = patches[:, c - 1 : c + 1, c - 1 : c + 1, c - 1 : c + 1].mean(axis=(1, 2, 3))
         return np.clip((centre + 800.0) / 1000.0, 0.0, 1.0)
 
 
@@ -47,8 +46,13 @@ def detect(image: Volume, **options):
 @pytest.fixture(scope="module")
 def oblique_scan():
     """An oblique, anisotropic CT (lung -800 HU) holding a 10 mm solid nodule (+40 HU)."""
-    image = grid((36, 80, 72), (0.7, 0.8, 2.5), origin=(-30.0, 20.0, -50.0),
-                 direction=rotation("z", 20) @ rotation("y", 12), fill=-800.0)
+    image = grid(
+        (36, 80, 72),
+        (0.7, 0.8, 2.5),
+        origin=(-30.0, 20.0, -50.0),
+        direction=rotation("z", 20) @ rotation("y", 12),
+        fill=-800.0,
+    )
     center = image.ijk_to_lps([33.4, 41.7, 17.2])
     image.array[ellipsoid_mask(image, center, (5.0, 5.0, 5.0))] = 40.0
     return image, center
@@ -101,7 +105,17 @@ def test_findings_are_sorted_by_score_and_cut_at_the_threshold():
     assert result.candidates >= 3
     document = result.findings_json()["findings"]
     assert [f["id"] for f in document] == [1, 2] and document[0]["score"] >= document[1]["score"]
-    for key in ("center", "bbox", "diameter_mm", "volume_mm3", "score", "long_axis_mm", "short_axis_mm", "mean_diameter_mm", "lung_rads"):
+    for key in (
+        "center",
+        "bbox",
+        "diameter_mm",
+        "volume_mm3",
+        "score",
+        "long_axis_mm",
+        "short_axis_mm",
+        "mean_diameter_mm",
+        "lung_rads",
+    ):
         assert key in document[0]
     assert set(np.unique(result.labels)) == {0, 1, 2}
 

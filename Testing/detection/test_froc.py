@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from MedSegAILib.cli.main import main
 from MedSegAILib.detection.froc import PredictedFinding as P
 from MedSegAILib.detection.froc import ReferenceNodule as R
@@ -21,14 +20,14 @@ REFERENCES = {
 }
 PREDICTIONS = {
     "A": [
-        P((0, 0, 9), 0.9),      # hits n1 (9 <= 10)
-        P((50, 0, 4.9), 0.8),   # hits n2 (4.9 <= 5)
-        P((0, 0, 6), 0.7),      # hits n1 again: counted neither as hit nor as false positive
-        P((100, 0, 0), 0.6),    # false positive
+        P((0, 0, 9), 0.9),  # hits n1 (9 <= 10)
+        P((50, 0, 4.9), 0.8),  # hits n2 (4.9 <= 5)
+        P((0, 0, 6), 0.7),  # hits n1 again: counted neither as hit nor as false positive
+        P((100, 0, 0), 0.6),  # false positive
     ],
     "B": [
-        P((0, 6, 0), 0.95),     # 6 > 5: false positive
-        P((0, 0, 4), 0.5),      # hits n3
+        P((0, 6, 0), 0.95),  # 6 > 5: false positive
+        P((0, 0, 4), 0.5),  # hits n3
     ],
 }
 
@@ -76,17 +75,38 @@ def test_missed_nodules_and_bad_inputs():
 
 def _write_findings(folder, findings):
     folder.mkdir(parents=True)
-    data = {"coordinate_system": "LPS", "units": "mm", "findings": [
-        {"id": n + 1, "center": list(f.center), "score": f.score} for n, f in enumerate(findings)]}
+    data = {
+        "coordinate_system": "LPS",
+        "units": "mm",
+        "findings": [
+            {"id": n + 1, "center": list(f.center), "score": f.score} for n, f in enumerate(findings)
+        ],
+    }
     (folder / "findings.json").write_text(json.dumps(data))
 
 
 def test_evaluate_detect_command_with_points_reference(tmp_path, capsys):
     for scan, findings in PREDICTIONS.items():
         _write_findings(tmp_path / "pred" / scan, findings)
-    reference = {"scans": {s: [{"center": list(n.center), "diameter_mm": n.diameter_mm} for n in ns] for s, ns in REFERENCES.items()}}
+    reference = {
+        "scans": {
+            s: [{"center": list(n.center), "diameter_mm": n.diameter_mm} for n in ns]
+            for s, ns in REFERENCES.items()
+        }
+    }
     (tmp_path / "ref.json").write_text(json.dumps(reference))
-    code = main(["evaluate", "detect", "--predictions", str(tmp_path / "pred"), "--reference", str(tmp_path / "ref.json"), "-o", str(tmp_path / "out")])
+    code = main(
+        [
+            "evaluate",
+            "detect",
+            "--predictions",
+            str(tmp_path / "pred"),
+            "--reference",
+            str(tmp_path / "ref.json"),
+            "-o",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 0
     froc = json.loads((tmp_path / "out" / "froc.json").read_text())
     assert froc["cpm"] == pytest.approx((2 / 3 + 4) / 7, abs=1e-4)
@@ -99,13 +119,23 @@ def test_evaluate_detect_command_with_points_reference(tmp_path, capsys):
 def test_evaluate_detect_command_with_label_map_reference(tmp_path):
     grid = Volume(np.zeros((20, 40, 40), np.int16), (1.0, 1.0, 2.0), (-20.0, -20.0, 0.0))
     labels = np.zeros(grid.array.shape, np.uint8)
-    labels[9:12, 10:16, 10:16] = 1   # a 6 mm nodule centred at voxel (12.5, 12.5, 10)
-    labels[9:12, 30:34, 30:34] = 1   # a second one, same value, separate component
+    labels[9:12, 10:16, 10:16] = 1  # a 6 mm nodule centred at voxel (12.5, 12.5, 10)
+    labels[9:12, 30:34, 30:34] = 1  # a second one, same value, separate component
     write_label_map(labels, grid, tmp_path / "refs" / "scan1.nii.gz")
     center = grid.ijk_to_lps([12.5, 12.5, 10]).tolist()
     _write_findings(tmp_path / "pred" / "scan1", [P(tuple(center), 0.8), P((0.0, 0.0, 100.0), 0.9)])
-    code = main(["evaluate", "detect", "--predictions", str(tmp_path / "pred" / "scan1" / "findings.json"),
-                 "--reference", str(tmp_path / "refs"), "-o", str(tmp_path / "out")])
+    code = main(
+        [
+            "evaluate",
+            "detect",
+            "--predictions",
+            str(tmp_path / "pred" / "scan1" / "findings.json"),
+            "--reference",
+            str(tmp_path / "refs"),
+            "-o",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 0
     froc = json.loads((tmp_path / "out" / "froc.json").read_text())
     assert froc["references"] == 2 and froc["per_scan"]["scan1"]["detected"] == 1
@@ -114,8 +144,21 @@ def test_evaluate_detect_command_with_label_map_reference(tmp_path):
 
 def test_evaluate_detect_refuses_mismatched_scans_with_exit_code_2(tmp_path, capsys):
     _write_findings(tmp_path / "pred" / "other", [P((0, 0, 0), 0.5)])
-    (tmp_path / "ref.json").write_text(json.dumps({"scans": {"A": [{"center": [0, 0, 0], "diameter_mm": 5}]}}))
-    code = main(["evaluate", "detect", "--predictions", str(tmp_path / "pred"), "--reference", str(tmp_path / "ref.json"), "-o", str(tmp_path / "out")])
+    (tmp_path / "ref.json").write_text(
+        json.dumps({"scans": {"A": [{"center": [0, 0, 0], "diameter_mm": 5}]}})
+    )
+    code = main(
+        [
+            "evaluate",
+            "detect",
+            "--predictions",
+            str(tmp_path / "pred"),
+            "--reference",
+            str(tmp_path / "ref.json"),
+            "-o",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 2
     assert "other" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

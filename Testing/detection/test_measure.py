@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from MedSegAILib.detection.measure import lung_rads_category, measure_component
 
 from .synthetic import ellipsoid_mask, grid, rotation
@@ -13,7 +12,12 @@ ANISOTROPIC = (0.7, 0.8, 2.5)
 
 
 def test_sphere_centre_box_and_volume_on_an_oblique_anisotropic_grid():
-    volume = grid((30, 64, 64), ANISOTROPIC, origin=(-20.0, 10.0, -30.0), direction=rotation("z", 25) @ rotation("x", 10))
+    volume = grid(
+        (30, 64, 64),
+        ANISOTROPIC,
+        origin=(-20.0, 10.0, -30.0),
+        direction=rotation("z", 25) @ rotation("x", 10),
+    )
     center = volume.ijk_to_lps([31.3, 30.6, 14.2])
     mask = ellipsoid_mask(volume, center, (6.0, 6.0, 6.0))
     m = measure_component(mask, volume)
@@ -70,7 +74,10 @@ def test_single_voxel_measures_one_voxel():
     assert np.allclose(np.subtract(m.bbox[1], m.bbox[0]), (0.5, 0.7, 2.0))
 
 
-@pytest.mark.parametrize("mean, category", [(3.0, "2"), (5.94, "2"), (5.96, "3"), (7.9, "3"), (8.0, "4A"), (14.9, "4A"), (15.0, "4B"), (40.0, "4B")])
+@pytest.mark.parametrize(
+    "mean, category",
+    [(3.0, "2"), (5.94, "2"), (5.96, "3"), (7.9, "3"), (8.0, "4A"), (14.9, "4A"), (15.0, "4B"), (40.0, "4B")],
+)
 def test_lung_rads_solid_baseline_size_categories(mean, category):
     assert lung_rads_category(mean) == category
 

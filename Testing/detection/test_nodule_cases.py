@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from medsegai_lab.nodule_cases import insert_nodules
 from MedSegAILib.io import Volume
 

@@ -7,15 +7,28 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from medsegai_lab.classifier_training import train, train_ensemble
 from MedSegAILib.detection.nodule_scorer import (
-    BUILTIN_FOLDER, DETECTION_CARD, NoduleScorer, calibrate, fit_platt, fit_rank_weight, fuse, read_detection_card,
+    BUILTIN_FOLDER,
+    DETECTION_CARD,
+    NoduleScorer,
+    calibrate,
+    fit_platt,
+    fit_rank_weight,
+    fuse,
+    read_detection_card,
     scorer_for_model,
 )
 from MedSegAILib.detection.patch_classifier import (
-    PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, NoduleEnsemble, extract_patches, fused_for_inference, load_classifier,
-    patch_logits, save_classifier,
+    PATCH_SPACING_MM,
+    PATCH_VOXELS,
+    NoduleClassifier,
+    NoduleEnsemble,
+    extract_patches,
+    fused_for_inference,
+    load_classifier,
+    patch_logits,
+    save_classifier,
 )
 from MedSegAILib.errors import InputError
 from MedSegAILib.models.weights import sha256_of_file
@@ -24,7 +37,9 @@ from .synthetic import ellipsoid_mask, grid, rotation
 
 
 def test_patches_are_centred_on_the_lps_point_whatever_the_grid():
-    image = grid((40, 50, 60), (0.8, 0.9, 1.7), origin=(10.0, -20.0, 5.0), direction=rotation("z", 30), fill=-850.0)
+    image = grid(
+        (40, 50, 60), (0.8, 0.9, 1.7), origin=(10.0, -20.0, 5.0), direction=rotation("z", 30), fill=-850.0
+    )
     center = image.ijk_to_lps([30.0, 25.0, 20.0])
     image.array[ellipsoid_mask(image, center, (4.0, 4.0, 4.0))] = 40.0
     patch = extract_patches(image, np.array([center]))[0]
@@ -32,7 +47,9 @@ def test_patches_are_centred_on_the_lps_point_whatever_the_grid():
     dense = np.argwhere(patch > -400).mean(axis=0)
     assert np.allclose(dense, (PATCH_VOXELS - 1) / 2.0, atol=0.5)
     # 8 mm ball: about 8 / PATCH_SPACING_MM samples across (each edge may gain or lose one).
-    assert (patch[PATCH_VOXELS // 2, PATCH_VOXELS // 2] > -400).sum() * PATCH_SPACING_MM == pytest.approx(8.0, abs=2 * PATCH_SPACING_MM)
+    assert (patch[PATCH_VOXELS // 2, PATCH_VOXELS // 2] > -400).sum() * PATCH_SPACING_MM == pytest.approx(
+        8.0, abs=2 * PATCH_SPACING_MM
+    )
 
 
 def _toy_patches(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +62,12 @@ def _toy_patches(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.n
         if index % 2:
             mask = ellipsoid_mask(image, middle, (radius,) * 3)
         else:
-            mask = ellipsoid_mask(image, middle, (radius, radius, 40.0), rotation("x", rng.uniform(0, 90)) @ rotation("z", rng.uniform(0, 90)))
+            mask = ellipsoid_mask(
+                image,
+                middle,
+                (radius, radius, 40.0),
+                rotation("x", rng.uniform(0, 90)) @ rotation("z", rng.uniform(0, 90)),
+            )
         patch = np.where(mask, 40.0, -850.0) + rng.normal(0, 20, image.array.shape)
         patches.append(patch.astype(np.float32))
         labels.append(index % 2)
@@ -66,18 +88,25 @@ def test_an_ensemble_learns_from_tiny_data_and_scores_its_members_mean_logit():
     ensemble = train_ensemble(patches, labels, steps=60, members=2, batch=16, log=lambda *a, **k: None)
     assert isinstance(ensemble, NoduleEnsemble) and len(ensemble.members) == 2 and not ensemble.training
     first, second = (dict(member.state_dict()) for member in ensemble.members)
-    assert not torch.equal(first["features.0.0.weight"], second["features.0.0.weight"]), "members share a seed"
+    assert not torch.equal(first["features.0.0.weight"], second["features.0.0.weight"]), (
+        "members share a seed"
+    )
     test_patches, test_labels = _toy_patches(np.random.default_rng(1), 20)
     members = [patch_logits(member, test_patches) for member in ensemble.members]
     assert np.allclose(patch_logits(ensemble, test_patches), np.mean(members, axis=0), atol=1e-5)
-    assert np.allclose(patch_logits(fused_for_inference(ensemble), test_patches), np.mean(members, axis=0), atol=1e-4)
+    assert np.allclose(
+        patch_logits(fused_for_inference(ensemble), test_patches), np.mean(members, axis=0), atol=1e-4
+    )
     scores = NoduleScorer(ensemble).score(test_patches, np.zeros(len(test_patches)))
     assert scores[test_labels == 1].min() > scores[test_labels == 0].max()
 
 
 def test_one_member_is_a_plain_classifier_and_an_empty_ensemble_is_refused():
     patches, labels = _toy_patches(np.random.default_rng(0), 16)
-    assert isinstance(train_ensemble(patches, labels, steps=2, members=1, batch=8, log=lambda *a, **k: None), NoduleClassifier)
+    assert isinstance(
+        train_ensemble(patches, labels, steps=2, members=1, batch=8, log=lambda *a, **k: None),
+        NoduleClassifier,
+    )
     with pytest.raises(ValueError, match="at least one member"):
         NoduleEnsemble(0)
 
@@ -115,19 +144,28 @@ def test_a_better_ranked_candidate_scores_higher_for_the_same_patch():
     patch = np.full((2, PATCH_VOXELS, PATCH_VOXELS, PATCH_VOXELS), -850.0, np.float32)
     first, hundredth = scorer.score(patch, np.array([0, 99]))
     assert first > hundredth
-    assert np.log(first / (1 - first)) - np.log(hundredth / (1 - hundredth)) == pytest.approx(0.5 * np.log(100), rel=1e-4)
+    assert np.log(first / (1 - first)) - np.log(hundredth / (1 - hundredth)) == pytest.approx(
+        0.5 * np.log(100), rel=1e-4
+    )
 
 
 def _write_classifier(folder, network: NoduleClassifier) -> None:
     save_classifier(network, folder / "c.safetensors")
-    card = {"nodule_classifier": {"file": "c.safetensors", "sha256": sha256_of_file(folder / "c.safetensors"),
-                                  "calibration": {"slope": 0.5, "intercept": -1.0}, "fusion": {"rank_weight": -0.25}}}
+    card = {
+        "nodule_classifier": {
+            "file": "c.safetensors",
+            "sha256": sha256_of_file(folder / "c.safetensors"),
+            "calibration": {"slope": 0.5, "intercept": -1.0},
+            "fusion": {"rank_weight": -0.25},
+        }
+    }
     (folder / DETECTION_CARD).write_text(json.dumps(card))
 
 
 def test_a_model_folder_ships_its_own_classifier_and_an_altered_file_is_refused(tmp_path):
-    from .fake_model import fake_model
     import dataclasses
+
+    from .fake_model import fake_model
 
     torch.manual_seed(0)
     network = NoduleClassifier().eval()
@@ -189,7 +227,11 @@ def test_out_of_fold_logits_come_from_networks_that_never_saw_the_host():
     scans = [{"candidates": 14}, {"candidates": 14}, {"candidates": 14}, {"candidates": 14}]
     scan_ids = np.repeat(np.arange(4), 16)  # each scan: 14 candidates, then 2 extra patches
     ranks, candidates = candidate_ranks(scan_ids, scans)
-    assert ranks[:17].tolist() == list(range(16)) + [0] and candidates.sum() == 56 and not candidates[14:16].any()
+    assert (
+        ranks[:17].tolist() == list(range(16)) + [0]
+        and candidates.sum() == 56
+        and not candidates[14:16].any()
+    )
     hosts = scan_ids // 2
     logits = out_of_fold_logits(patches, labels, hosts, candidates, steps=60, log=lambda *a, **k: None)
     assert np.isnan(logits[~candidates]).all() and np.isfinite(logits[candidates]).all()

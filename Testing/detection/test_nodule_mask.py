@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from MedSegAILib.detection.measure import measure_component
 from MedSegAILib.detection.nodule_mask import nodule_mask
 

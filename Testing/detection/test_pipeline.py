@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from MedSegAILib.detection import pipeline
 from MedSegAILib.detection.pipeline import detect_from_segmentation, segment_and_detect
 from MedSegAILib.errors import InputError
@@ -23,7 +22,9 @@ def test_segment_and_detect_runs_the_network_once_and_finds_the_nodule(chest, mo
     calls = []
     original = pipeline.segment_volume
     monkeypatch.setattr(pipeline, "segment_volume", lambda *a, **k: calls.append(1) or original(*a, **k))
-    segmentation, detection = segment_and_detect(volume, fake_model(), scorer=CentreDensityScorer(), threads=1)
+    segmentation, detection = segment_and_detect(
+        volume, fake_model(), scorer=CentreDensityScorer(), threads=1
+    )
     assert len(calls) == 1
     assert segmentation.labels.array.shape == volume.array.shape
     assert "detect" in segmentation.timings
@@ -38,7 +39,9 @@ def test_only_blobs_in_the_lungs_are_findings(chest):
     volume, nodule_center, mediastinum = chest
     segmentation, _ = segment_and_detect(volume, fake_model(), scorer=CentreDensityScorer(), threads=1)
     # A dense ball in the mediastinum (between the lungs) and one outside the body are not looked at.
-    lps = segmentation.model_grid.ijk_to_lps(np.argwhere(np.ones(segmentation.model_grid.array.shape, bool))[:, ::-1])
+    lps = segmentation.model_grid.ijk_to_lps(
+        np.argwhere(np.ones(segmentation.model_grid.array.shape, bool))[:, ::-1]
+    )
     shape = segmentation.model_grid.array.shape
     for center, hu in ((mediastinum, 300.0), (mediastinum + np.array([0.0, 60.0, 0.0]), 40.0)):
         ball = (np.linalg.norm(lps - center, axis=1) <= 5.0).reshape(shape)

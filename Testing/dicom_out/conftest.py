@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from MedSegAILib.dicom_out import LabelInfo
 from MedSegAILib.io import read_volume
 from MedSegAILib.models.terminology import terminology_for

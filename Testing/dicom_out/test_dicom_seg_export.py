@@ -1,4 +1,5 @@
-"""DICOM SEG export: what highdicom reads back is the label map, on the source slices, with names and codes."""
+"""DICOM SEG export: what highdicom reads back is the label map, on the source slices, with names
+and codes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-
 from MedSegAILib.dicom_out import LabelInfo, read_dicom_seg, write_dicom_seg
 from MedSegAILib.dicom_out.source import source_series_of
 from MedSegAILib.errors import InputError
@@ -14,27 +14,37 @@ from MedSegAILib.io import read_volume
 
 ALGORITHM = ("medsegai-chest-ct", "1.2.0")
 # the source CTs carry single-component patient names, which highdicom warns about
-pytestmark = pytest.mark.filterwarnings("ignore:The string .* is unlikely to represent the intended person name")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:The string .* is unlikely to represent the intended person name"
+)
 
 
-def test_seg_read_back_by_highdicom_equals_the_label_map_on_the_source_slices(tmp_path, ct64, lung_labels, lung_infos):
+def test_seg_read_back_by_highdicom_equals_the_label_map_on_the_source_slices(
+    tmp_path, ct64, lung_labels, lung_infos
+):
     path = write_dicom_seg(lung_labels, ct64, lung_infos, tmp_path / "seg.dcm", *ALGORITHM)
 
     seg = hd.seg.segread(path)
     uids = source_series_of(ct64).sop_instance_uids
-    read_back = seg.get_pixels_by_source_instance(uids, combine_segments=True, assert_missing_frames_are_empty=True)
+    read_back = seg.get_pixels_by_source_instance(
+        uids, combine_segments=True, assert_missing_frames_are_empty=True
+    )
     np.testing.assert_array_equal(read_back, lung_labels)
     assert seg.SegmentationType == "BINARY"
     assert seg.segment_numbers == [1, 2, 3]
 
 
-def test_seg_references_the_source_series_study_and_frame_of_reference(tmp_path, ct64, lung_labels, lung_infos):
+def test_seg_references_the_source_series_study_and_frame_of_reference(
+    tmp_path, ct64, lung_labels, lung_infos
+):
     path = write_dicom_seg(lung_labels, ct64, lung_infos, tmp_path / "seg.dcm", *ALGORITHM)
 
     seg = pydicom.dcmread(path)
     assert seg.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4"
     assert [str(s.SeriesInstanceUID) for s in seg.ReferencedSeriesSequence] == [ct64.metadata["series_uid"]]
-    referenced = {str(i.ReferencedSOPInstanceUID) for i in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
+    referenced = {
+        str(i.ReferencedSOPInstanceUID) for i in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence
+    }
     assert referenced == set(ct64.metadata["sop_instance_uids"])
     assert seg.StudyInstanceUID == ct64.metadata["study_uid"]
     assert seg.FrameOfReferenceUID == ct64.metadata["frame_of_reference_uid"]
@@ -55,7 +65,9 @@ def test_each_segment_keeps_name_snomed_codes_algorithm_and_colour(tmp_path, ct6
         assert description.algorithm_type == hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC
         algorithm = description.algorithm_identification[0]
         assert (algorithm.AlgorithmName, algorithm.AlgorithmVersion) == ALGORITHM
-        rgb = hd.color.CIELabColor.from_dicom_value(description.RecommendedDisplayCIELabValue).to_rgb(clip=True)
+        rgb = hd.color.CIELabColor.from_dicom_value(description.RecommendedDisplayCIELabValue).to_rgb(
+            clip=True
+        )
         assert np.abs(np.subtract(rgb, info.color)).max() <= 1
 
 
@@ -77,7 +89,9 @@ def test_frames_follow_slice_positions_not_file_order(tmp_path, ct3):
         assert source_uid == ct3.metadata["sop_instance_uids"][k]
 
 
-def test_our_importer_reads_our_seg_back_with_names_colours_and_codes(tmp_path, ct64, lung_labels, lung_infos):
+def test_our_importer_reads_our_seg_back_with_names_colours_and_codes(
+    tmp_path, ct64, lung_labels, lung_infos
+):
     path = write_dicom_seg(lung_labels, ct64, lung_infos, tmp_path / "seg.dcm", *ALGORITHM)
 
     imported = read_dicom_seg(path, ct64)

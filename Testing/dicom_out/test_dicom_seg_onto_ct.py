@@ -8,12 +8,13 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-
 from MedSegAILib.cli.main import main
 from MedSegAILib.dicom_out import LabelInfo, read_dicom_seg, write_dicom_seg
 from MedSegAILib.errors import InputError
 
-pytestmark = pytest.mark.filterwarnings("ignore:The string .* is unlikely to represent the intended person name")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:The string .* is unlikely to represent the intended person name"
+)
 
 
 def _nrrd(path):
@@ -33,7 +34,9 @@ def test_liver_seg_imports_onto_its_ct_voxel_for_voxel(shared_data, ct3):
     assert all(0 <= c <= 255 for c in liver.color) and liver.color[0] > liver.color[2]  # reddish, from CIELab
 
 
-def test_a_seg_of_another_series_is_refused_with_both_series_named(tmp_path, shared_data, ct3, ct64, lung_labels, lung_infos):
+def test_a_seg_of_another_series_is_refused_with_both_series_named(
+    tmp_path, shared_data, ct3, ct64, lung_labels, lung_infos
+):
     other = write_dicom_seg(lung_labels, ct64, lung_infos, tmp_path / "lungs.dcm", "m", "1")
 
     with pytest.raises(InputError) as error:
@@ -46,7 +49,9 @@ def test_a_seg_of_another_series_is_refused_with_both_series_named(tmp_path, sha
 def test_a_seg_whose_frames_are_not_on_the_referenced_slices_is_refused(tmp_path, shared_data, ct3):
     shifted = pydicom.dcmread(shared_data("dicom_seg/liver.dcm"))
     position = shifted.PerFrameFunctionalGroupsSequence[1].PlanePositionSequence[0]
-    position.ImagePositionPatient = [float(v) + (5.0 if axis == 2 else 0.0) for axis, v in enumerate(position.ImagePositionPatient)]
+    position.ImagePositionPatient = [
+        float(v) + (5.0 if axis == 2 else 0.0) for axis, v in enumerate(position.ImagePositionPatient)
+    ]
     shifted.save_as(tmp_path / "shifted.dcm")
 
     with pytest.raises(InputError, match="frame 2 lies at .* not on the CT slice it references"):
@@ -61,11 +66,23 @@ def test_a_file_that_is_not_a_seg_is_refused(shared_data, ct3):
 def test_import_seg_command_writes_label_map_and_labels_on_the_ct_grid(tmp_path, shared_data, ct3):
     out = tmp_path / "out"
 
-    code = main(["import-seg", str(shared_data("dicom_seg/liver.dcm")), "--reference", str(shared_data("dicom_seg/ct-3slice")), "-o", str(out), "--quiet"])
+    code = main(
+        [
+            "import-seg",
+            str(shared_data("dicom_seg/liver.dcm")),
+            "--reference",
+            str(shared_data("dicom_seg/ct-3slice")),
+            "-o",
+            str(out),
+            "--quiet",
+        ]
+    )
 
     assert code == 0
     image = sitk.ReadImage(str(out / "segmentation.nii.gz"))
-    np.testing.assert_array_equal(sitk.GetArrayFromImage(image), _nrrd(shared_data("dicom_seg/liver_seg.nrrd")))
+    np.testing.assert_array_equal(
+        sitk.GetArrayFromImage(image), _nrrd(shared_data("dicom_seg/liver_seg.nrrd"))
+    )
     np.testing.assert_allclose(image.GetOrigin(), ct3.origin, atol=1e-4)
     np.testing.assert_allclose(image.GetSpacing(), ct3.spacing, atol=1e-4)
     labels = json.loads((out / "labels.json").read_text())["labels"]
@@ -73,10 +90,21 @@ def test_import_seg_command_writes_label_map_and_labels_on_the_ct_grid(tmp_path,
     assert labels[0]["terminology"]["type"]["code"] == "T-62000" and len(labels[0]["color"]) == 3
 
 
-def test_import_seg_command_refuses_a_mismatched_series_with_exit_code_2_and_no_output(tmp_path, shared_data, capsys):
+def test_import_seg_command_refuses_a_mismatched_series_with_exit_code_2_and_no_output(
+    tmp_path, shared_data, capsys
+):
     out = tmp_path / "out"
 
-    code = main(["import-seg", str(shared_data("dicom_seg/liver.dcm")), "--reference", str(shared_data("cip_lung_ct/ct-64Dicom")), "-o", str(out)])
+    code = main(
+        [
+            "import-seg",
+            str(shared_data("dicom_seg/liver.dcm")),
+            "--reference",
+            str(shared_data("cip_lung_ct/ct-64Dicom")),
+            "-o",
+            str(out),
+        ]
+    )
 
     assert code == 2
     assert "references series" in capsys.readouterr().err

@@ -6,23 +6,39 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-from pydicom.sr.codedict import codes
-
 from MedSegAILib.dicom_out import LabelInfo, write_dicom_seg, write_dicom_sr
 from MedSegAILib.dicom_out.sr import LOCAL_SCHEME
 from MedSegAILib.errors import InputError
+from pydicom.sr.codedict import codes
 
-pytestmark = pytest.mark.filterwarnings("ignore:The string .* is unlikely to represent the intended person name")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:The string .* is unlikely to represent the intended person name"
+)
 
 FINDINGS = {
     "coordinate_system": "LPS",
     "units": "mm",
     "findings": [
-        {"id": 1, "center": [-50.5, -120.25, -200.0], "diameter_mm": 12.3, "long_axis_mm": 12.3, "short_axis_mm": 9.1,
-         "mean_diameter_mm": 10.7, "volume_mm3": 850.2, "score": 0.93,
-         "bbox": [[-56.0, -126.0, -206.0], [-45.0, -114.0, -194.0]], "lung_rads": "4A"},
-        {"id": 2, "center": [30.0, -100.0, -250.5], "diameter_mm": 5.0, "volume_mm3": 60.0, "score": 0.41,
-         "bbox": [[28.0, -102.0, -252.0], [32.0, -98.0, -249.0]]},
+        {
+            "id": 1,
+            "center": [-50.5, -120.25, -200.0],
+            "diameter_mm": 12.3,
+            "long_axis_mm": 12.3,
+            "short_axis_mm": 9.1,
+            "mean_diameter_mm": 10.7,
+            "volume_mm3": 850.2,
+            "score": 0.93,
+            "bbox": [[-56.0, -126.0, -206.0], [-45.0, -114.0, -194.0]],
+            "lung_rads": "4A",
+        },
+        {
+            "id": 2,
+            "center": [30.0, -100.0, -250.5],
+            "diameter_mm": 5.0,
+            "volume_mm3": 60.0,
+            "score": 0.41,
+            "bbox": [[28.0, -102.0, -252.0], [32.0, -98.0, -249.0]],
+        },
     ],
 }
 
@@ -80,16 +96,27 @@ def test_every_finding_holds_diameter_volume_score_and_lung_rads(tmp_path, ct64)
     assert ("Long axis", None) not in second
 
     rads = [q for q in groups[0].get_qualitative_evaluations() if q.name.value == "LUNGRADS"]
-    assert len(rads) == 1 and rads[0].value.value == "LUNGRADS-4A" and rads[0].value.scheme_designator == LOCAL_SCHEME
+    assert (
+        len(rads) == 1
+        and rads[0].value.value == "LUNGRADS-4A"
+        and rads[0].value.scheme_designator == LOCAL_SCHEME
+    )
     assert not [q for q in groups[1].get_qualitative_evaluations() if q.name.value == "LUNGRADS"]
 
 
 def test_sr_references_the_ct_series_and_the_seg(tmp_path, ct64, lung_labels, lung_infos):
-    seg_path = write_dicom_seg(lung_labels, ct64, lung_infos, tmp_path / "seg.dcm", "medsegai-chest-ct", "1.0")
-    sr_path = write_dicom_sr(FINDINGS, ct64, tmp_path / "sr.dcm", "medsegai-nodules", "1.0", segmentation_path=seg_path)
+    seg_path = write_dicom_seg(
+        lung_labels, ct64, lung_infos, tmp_path / "seg.dcm", "medsegai-chest-ct", "1.0"
+    )
+    sr_path = write_dicom_sr(
+        FINDINGS, ct64, tmp_path / "sr.dcm", "medsegai-nodules", "1.0", segmentation_path=seg_path
+    )
 
     evidence = pydicom.dcmread(sr_path).CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence
-    by_series = {str(s.SeriesInstanceUID): {str(i.ReferencedSOPInstanceUID) for i in s.ReferencedSOPSequence} for s in evidence}
+    by_series = {
+        str(s.SeriesInstanceUID): {str(i.ReferencedSOPInstanceUID) for i in s.ReferencedSOPSequence}
+        for s in evidence
+    }
     seg = pydicom.dcmread(seg_path, stop_before_pixels=True)
     assert by_series[ct64.metadata["series_uid"]] == set(ct64.metadata["sop_instance_uids"])
     assert by_series[str(seg.SeriesInstanceUID)] == {str(seg.SOPInstanceUID)}
@@ -112,7 +139,9 @@ def test_a_seg_of_another_series_is_refused(tmp_path, ct64, ct3):
     other = write_dicom_seg(labels, ct3, [LabelInfo(1, "lung nodule")], tmp_path / "other.dcm", "m", "1")
 
     with pytest.raises(InputError, match="not made on series"):
-        write_dicom_sr(FINDINGS, ct64, tmp_path / "sr.dcm", "medsegai-nodules", "1.0", segmentation_path=other)
+        write_dicom_sr(
+            FINDINGS, ct64, tmp_path / "sr.dcm", "medsegai-nodules", "1.0", segmentation_path=other
+        )
     assert not (tmp_path / "sr.dcm").exists()
 
 

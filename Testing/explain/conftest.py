@@ -14,11 +14,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "uncertainty"))
 
-from random_model_fixtures import phantom, random_model, random_model_dir, segmentation  # noqa: E402,F401
-
+import random_model_fixtures  # noqa: E402
 from MedSegAILib.detection.nodule_scorer import DETECTION_CARD  # noqa: E402
 from MedSegAILib.detection.patch_classifier import NoduleClassifier, save_classifier  # noqa: E402
 from MedSegAILib.models.weights import sha256_of_file  # noqa: E402
+
+# The shared fixtures, under the names the tests here and the fixtures below ask for.
+phantom = random_model_fixtures.phantom
+random_model = random_model_fixtures.random_model
+random_model_dir = random_model_fixtures.random_model_dir
+segmentation = random_model_fixtures.segmentation
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +46,12 @@ def model_with_classifier(random_model_dir, random_classifier, tmp_path_factory)
     folder = tmp_path_factory.mktemp("with_classifier") / "model"
     shutil.copytree(random_model_dir, folder)
     save_classifier(random_classifier, folder / "classifier.safetensors")
-    card = {"nodule_classifier": {"file": "classifier.safetensors", "sha256": sha256_of_file(folder / "classifier.safetensors"),
-                                  "calibration": {"slope": 1.0, "intercept": 0.0}}}
+    card = {
+        "nodule_classifier": {
+            "file": "classifier.safetensors",
+            "sha256": sha256_of_file(folder / "classifier.safetensors"),
+            "calibration": {"slope": 1.0, "intercept": 0.0},
+        }
+    }
     (folder / DETECTION_CARD).write_text(json.dumps(card))
     return folder

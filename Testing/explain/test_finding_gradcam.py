@@ -10,32 +10,47 @@ import copy
 import numpy as np
 import pytest
 import torch
-from scipy.spatial.transform import Rotation
-
 from MedSegAILib.detection.detector import detect_nodules
 from MedSegAILib.detection.nodule_scorer import NoduleScorer, calibrate, fuse
 from MedSegAILib.detection.patch_classifier import (
-    PATCH_SPACING_MM, PATCH_VOXELS, NoduleEnsemble, extract_patches, normalize, patch_logits,
+    PATCH_SPACING_MM,
+    PATCH_VOXELS,
+    NoduleEnsemble,
+    extract_patches,
+    normalize,
+    patch_logits,
 )
 from MedSegAILib.errors import InputError
 from MedSegAILib.explain.finding_gradcam import (
-    DEFAULT_FINDING_LAYER, check_finding_layer, finding_layers, findings_gradcam, patch_center, patch_gradcam,
-    patch_on_grid, patch_volume,
+    DEFAULT_FINDING_LAYER,
+    check_finding_layer,
+    finding_layers,
+    findings_gradcam,
+    patch_center,
+    patch_gradcam,
+    patch_on_grid,
+    patch_volume,
 )
 from MedSegAILib.io import Volume
+from scipy.spatial.transform import Rotation
 
 HALF_PATCH_MM = PATCH_VOXELS * PATCH_SPACING_MM / 2.0
 
 
 def oblique_grid(shape=(80, 100, 80), spacing=(1.6, 1.2, 2.0)) -> Volume:
-    direction = Rotation.from_euler("xyz", [20, -10, 35], degrees=True).as_matrix() @ np.diag([1.0, -1.0, 1.0])
+    direction = Rotation.from_euler("xyz", [20, -10, 35], degrees=True).as_matrix() @ np.diag(
+        [1.0, -1.0, 1.0]
+    )
     return Volume(np.zeros(shape, dtype=np.float32), spacing, (-30.0, 12.0, -40.0), direction)
 
 
 def test_a_patch_map_goes_back_to_where_its_patch_was_sampled():
-    """extract_patches, then patch_volume + patch_on_grid, reproduce a linear field (exact under linear interpolation)."""
+    """extract_patches, then patch_volume + patch_on_grid, reproduce a linear field
+    (exact under linear interpolation)."""
     grid = oblique_grid()
-    lps = grid.ijk_to_lps(np.argwhere(np.ones(grid.array.shape, bool))[:, ::-1]).reshape(grid.array.shape + (3,))
+    lps = grid.ijk_to_lps(np.argwhere(np.ones(grid.array.shape, bool))[:, ::-1]).reshape(
+        grid.array.shape + (3,)
+    )
     field = lps @ np.array([0.5, -0.25, 0.75]) + 100.0
     grid.array[:] = field
     center = grid.ijk_to_lps(np.array([40.0, 50.0, 40.0]))  # the rotated patch lies inside the grid
@@ -59,7 +74,11 @@ def test_a_patch_outside_the_grid_covers_nothing():
 def test_patch_gradcam_explains_the_logit_and_leaves_the_network_untouched(random_classifier):
     network = random_classifier
     before = {name: tensor.clone() for name, tensor in network.state_dict().items()}
-    patches = np.random.default_rng(0).uniform(-1000, 300, (3, PATCH_VOXELS, PATCH_VOXELS, PATCH_VOXELS)).astype(np.float32)
+    patches = (
+        np.random.default_rng(0)
+        .uniform(-1000, 300, (3, PATCH_VOXELS, PATCH_VOXELS, PATCH_VOXELS))
+        .astype(np.float32)
+    )
     maps, logits = patch_gradcam(network, patches)
     assert maps.shape == patches.shape and maps.dtype == np.float32 and maps.min() >= 0.0 and maps.max() > 0.0
     np.testing.assert_allclose(logits, patch_logits(network, patches), rtol=1e-5, atol=1e-5)
@@ -104,11 +123,18 @@ def test_the_layercam_method_weights_each_cell_by_its_own_positive_gradient(rand
 
     patches = np.random.default_rng(3).uniform(-1000, 300, (2,) + (PATCH_VOXELS,) * 3).astype(np.float32)
     ours, _ = patch_gradcam(random_classifier, patches, layer, method="layercam")
-    hooked = ModelWithHooks(logit_model(random_classifier), f"network.{layer}",
-                            register_forward=True, register_backward=True)
+    hooked = ModelWithHooks(
+        logit_model(random_classifier), f"network.{layer}", register_forward=True, register_backward=True
+    )
     _, (activation,), (gradient,) = hooked(torch.from_numpy(normalize(patches))[:, None], class_idx=0)
     cam = torch.relu((torch.relu(gradient) * activation).sum(dim=1, keepdim=True))
-    theirs = torch.nn.functional.interpolate(cam, size=patches.shape[1:], mode="trilinear", align_corners=False)[:, 0].detach().numpy()
+    theirs = (
+        torch.nn.functional.interpolate(cam, size=patches.shape[1:], mode="trilinear", align_corners=False)[
+            :, 0
+        ]
+        .detach()
+        .numpy()
+    )
     assert ours.max() > 0
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6 * float(np.abs(theirs).max()))
 
@@ -148,9 +174,12 @@ def test_every_listed_layer_works_and_others_are_refused(random_classifier):
 
 @pytest.fixture(scope="module")
 def two_nodules(random_classifier):
-    """A 1.5 mm lung of -850 HU with two solid balls, and their findings from a random classifier (threshold 0)."""
+    """A 1.5 mm lung of -850 HU with two solid balls, and their findings from a random classifier
+    (threshold 0)."""
     image = Volume(np.full((60, 60, 120), -850.0, dtype=np.float32), (1.5, 1.5, 1.5), (0.0, 0.0, 0.0))
-    lps = image.ijk_to_lps(np.argwhere(np.ones(image.array.shape, bool))[:, ::-1]).reshape(image.array.shape + (3,))
+    lps = image.ijk_to_lps(np.argwhere(np.ones(image.array.shape, bool))[:, ::-1]).reshape(
+        image.array.shape + (3,)
+    )
     centers = [image.ijk_to_lps(np.array(p, dtype=float)) for p in ([30, 30, 30], [90, 28, 32])]
     for center in centers:
         image.array[np.linalg.norm(lps - center, axis=-1) <= 5.0] = 40.0
@@ -161,19 +190,30 @@ def two_nodules(random_classifier):
 
 def test_findings_map_is_one_per_finding_combined_in_0_1(two_nodules):
     image, centers, scorer, detection = two_nodules
-    findings = [f for f in detection.findings if min(np.linalg.norm(np.subtract(patch_center(f), c)) for c in centers) < 3.0]
+    findings = [
+        f
+        for f in detection.findings
+        if min(np.linalg.norm(np.subtract(patch_center(f), c)) for c in centers) < 3.0
+    ]
     assert len(findings) == 2
     values, cams = findings_gradcam(image, findings, scorer.network, image)
     assert values.shape == image.array.shape and values.dtype == np.float32
     assert values.min() >= 0.0 and values.max() == pytest.approx(1.0)
-    lps = image.ijk_to_lps(np.argwhere(np.ones(image.array.shape, bool))[:, ::-1]).reshape(image.array.shape + (3,))
+    lps = image.ijk_to_lps(np.argwhere(np.ones(image.array.shape, bool))[:, ::-1]).reshape(
+        image.array.shape + (3,)
+    )
     for finding, cam in zip(findings, cams):
         assert cam.finding_id == finding.id and cam.patch_map.shape == (PATCH_VOXELS,) * 3
         fused = fuse(np.array([cam.logit]), np.array([finding.candidate.rank]), scorer.rank_weight)
         assert calibrate(fused, scorer.slope, scorer.intercept)[0] == pytest.approx(finding.score, abs=1e-4)
         near = np.abs(lps - np.array(cam.center_lps)).max(axis=-1) <= HALF_PATCH_MM
-        assert values[near].max() == pytest.approx(1.0, abs=1e-6)  # each finding normalised by its own maximum
-    far = np.min([np.abs(lps - np.array(cam.center_lps)).max(axis=-1) for cam in cams], axis=0) > HALF_PATCH_MM + 1e-3
+        assert values[near].max() == pytest.approx(
+            1.0, abs=1e-6
+        )  # each finding normalised by its own maximum
+    far = (
+        np.min([np.abs(lps - np.array(cam.center_lps)).max(axis=-1) for cam in cams], axis=0)
+        > HALF_PATCH_MM + 1e-3
+    )
     assert far.any() and not values[far].any()
 
 

@@ -6,12 +6,11 @@ import itertools
 
 import numpy as np
 import pytest
-
 from MedSegAILib.errors import InputError
 from MedSegAILib.explain.gradcam import DEFAULT_LAYER, gradcam_on_model_grid, normalised_on_input_grid
+from MedSegAILib.explain.storage import STORAGE_STEP, quantised_for_storage
 from MedSegAILib.explain.targets import findings_on_model_grid, raw_class_by_label, segment_gradcam
 from MedSegAILib.inference.engine import segment_volume
-from MedSegAILib.explain.storage import STORAGE_STEP, quantised_for_storage
 from MedSegAILib.inference.sliding_window import plan_tiles
 
 SMALL_TILES = {"max_tile_voxels": 20000, "margin": 2}
@@ -36,7 +35,9 @@ def test_only_windows_that_own_target_voxels_are_computed(tiled, random_model):
     assert 1 <= cam.windows_run < cam.windows_total
     shape = tiled.model_labels.shape
     padded = [n + (-n) % 2 for n in shape]
-    for tile in itertools.product(*plan_tiles(padded, SMALL_TILES["max_tile_voxels"], SMALL_TILES["margin"], 2)):
+    for tile in itertools.product(
+        *plan_tiles(padded, SMALL_TILES["max_tile_voxels"], SMALL_TILES["margin"], 2)
+    ):
         own = tuple(slice(min(o0, n), min(o1, n)) for (_, _, o0, o1), n in zip(tile, shape))
         if not target[own].any():
             assert not cam.values[own].any()  # a window without target voxels has a zero map
@@ -54,7 +55,9 @@ def test_kept_feature_path_matches_monai_gradcam_rerun_at_decoder_0(phantom, til
 
 def test_other_layers_run_through_monai_and_leave_no_hooks(phantom, tiled, random_model):
     target = corner_target(tiled.model_labels.shape)
-    cam = gradcam_on_model_grid(tiled, random_model, target, 1, layer="encoder.1", volume=phantom, **SMALL_TILES)
+    cam = gradcam_on_model_grid(
+        tiled, random_model, target, 1, layer="encoder.1", volume=phantom, **SMALL_TILES
+    )
     assert cam.layer == "encoder.1" and cam.values.max() > 0.0
     for module in random_model.network.modules():
         assert not module._forward_hooks and not module._backward_hooks
@@ -62,7 +65,9 @@ def test_other_layers_run_through_monai_and_leave_no_hooks(phantom, tiled, rando
 
 def test_unknown_layer_is_refused(tiled, random_model):
     with pytest.raises(InputError, match="no such layer"):
-        gradcam_on_model_grid(tiled, random_model, corner_target(tiled.model_labels.shape), 1, layer="decoder.9")
+        gradcam_on_model_grid(
+            tiled, random_model, corner_target(tiled.model_labels.shape), 1, layer="decoder.9"
+        )
 
 
 def test_map_on_the_input_grid_is_float32_in_0_1(phantom, segmentation, random_model):
@@ -83,7 +88,9 @@ def test_empty_target_gives_an_all_zero_map(segmentation, random_model):
 
 def test_split_lungs_explain_the_raw_lung_class(random_model):
     raw = raw_class_by_label(random_model.card)
-    left, right, nodule = (random_model.card.label(name).value for name in ("left lung", "right lung", "lung nodule"))
+    left, right, nodule = (
+        random_model.card.label(name).value for name in ("left lung", "right lung", "lung nodule")
+    )
     assert raw[left] == raw[right] == 1 and raw[nodule] == 2
 
 

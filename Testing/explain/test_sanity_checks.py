@@ -5,8 +5,8 @@ point far from the pleura, with one 12 mm solid nodule inserted there by the tra
 inserter (so the lesion's true extent is known).
 
 - the class activation map (default method and layer) of the finding that detection (shipped
-  segmentation model and nodule classifier) makes of the lesion points at it: >= 60 % of the map's mass in its top 1 % of
-  the cube's voxels lies within 10 mm of the lesion;
+  segmentation model and nodule classifier) makes of the lesion points at it: >= 60 % of the
+  map's mass in its top 1 % of the cube's voxels lies within 10 mm of the lesion;
 - model randomisation: the same target explained by a network with re-initialised weights
   gives a different map (Spearman rank correlation < 0.5), for the segmentation network (on
   the lungs) and for the nodule classifier (on the lesion's finding);
@@ -17,7 +17,6 @@ inserter (so the lesion's true extent is known).
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,9 +24,6 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
-from scipy import ndimage, stats
-
-from MedSegAILib.io.shared_data import shared_data_path
 from MedSegAILib.detection.detector import DetectionResult, Finding
 from MedSegAILib.detection.nodule_scorer import NoduleScorer, scorer_for_model
 from MedSegAILib.detection.patch_classifier import extract_patches
@@ -37,9 +33,11 @@ from MedSegAILib.explain.finding_gradcam import findings_gradcam, patch_center, 
 from MedSegAILib.explain.gradcam import gradcam_on_model_grid
 from MedSegAILib.inference.engine import segment_volume
 from MedSegAILib.io import Volume, read_volume
+from MedSegAILib.io.shared_data import shared_data_path
 from MedSegAILib.models.registry import load_model, resolve_model
 from MedSegAILib.training.synthetic_nodules import NoduleSpec, insert_nodule
 from MedSegAILib.uncertainty.mc_dropout import estimate_uncertainty
+from scipy import ndimage, stats
 
 CUBE_MM = 100.0
 LESION_DIAMETER_MM = 12.0
@@ -69,14 +67,21 @@ def shared_path(relative: str) -> Path:
 def lesion_case(shipped):
     """(cube CT with the nodule, its lesion mask on the cube's grid)."""
     ct = read_volume(shared_path("cip_lung_ct/ct-64.nrrd"))
-    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(shared_path("cip_lung_ct/lm-64.nrrd")))).astype(np.int64)
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(shared_path("cip_lung_ct/lm-64.nrrd")))).astype(
+        np.int64
+    )
     lung = ((labels & 255) >= 1) & ((labels & 255) <= 14)
     depth = ndimage.distance_transform_edt(lung, sampling=ct.spacing[::-1])
     center = np.unravel_index(np.argmax(depth), depth.shape)
     half = [int(round(CUBE_MM / 2 / s)) for s in ct.spacing[::-1]]
     box = tuple(slice(max(0, c - h), min(n, c + h)) for c, h, n in zip(center, half, ct.array.shape))
     start_ijk = np.array([box[2].start, box[1].start, box[0].start], dtype=float)
-    cube = Volume(np.ascontiguousarray(ct.array[box]).astype(np.float32), ct.spacing, tuple(ct.ijk_to_lps(start_ijk)), ct.direction)
+    cube = Volume(
+        np.ascontiguousarray(ct.array[box]).astype(np.float32),
+        ct.spacing,
+        tuple(ct.ijk_to_lps(start_ijk)),
+        ct.direction,
+    )
     local = tuple(float(c - b.start) for c, b in zip(center, box))
     spec = NoduleSpec(center=local, diameter_mm=LESION_DIAMETER_MM, kind="solid", solid_hu=40.0)
     hu, mask = insert_nodule(cube.array, spec, cube.spacing, np.random.default_rng(0))
@@ -101,7 +106,9 @@ def shipped_scorer(shipped) -> NoduleScorer:
 def lesion_finding(lesion_case, segmented, shipped, shipped_scorer) -> Finding:
     """The finding that covers the inserted lesion (detection at the default threshold)."""
     volume, lesion = lesion_case
-    detection: DetectionResult = detect_from_segmentation(segmented, volume, scorer=shipped_scorer, card=shipped.card)
+    detection: DetectionResult = detect_from_segmentation(
+        segmented, volume, scorer=shipped_scorer, card=shipped.card
+    )
     hits = [finding for finding in detection.findings if (detection.labels[lesion] == finding.id).any()]
     assert hits, f"no finding covers the inserted 12 mm nodule ({len(detection.findings)} findings)"
     return hits[0]
@@ -118,7 +125,8 @@ def test_gradcam_mass_concentrates_on_the_lesion(lesion_case, segmented, shipped
 
 
 def test_randomising_the_classifier_changes_the_finding_map(segmented, shipped_scorer, lesion_finding):
-    """Adebayo's model-randomisation check for the finding map, compared on its patch (where the map is defined)."""
+    """Adebayo's model-randomisation check for the finding map, compared on its patch
+    (where the map is defined)."""
     patch = extract_patches(segmented.model_grid, np.array([patch_center(lesion_finding)]))
     trained, _ = patch_gradcam(shipped_scorer.network, patch)
     torch.manual_seed(0)
@@ -129,7 +137,9 @@ def test_randomising_the_classifier_changes_the_finding_map(segmented, shipped_s
     randomised, _ = patch_gradcam(network.eval(), patch)
     assert trained.max() > 0 and randomised.max() > 0
     rho = stats.spearmanr(trained.ravel(), randomised.ravel()).statistic
-    assert rho < 0.5, f"the finding's Grad-CAM barely changed when the classifier was randomised (Spearman {rho:.2f})"
+    assert rho < 0.5, (
+        f"the finding's Grad-CAM barely changed when the classifier was randomised (Spearman {rho:.2f})"
+    )
 
 
 def test_randomising_the_weights_changes_the_map(shipped, lesion_case, segmented):
@@ -164,7 +174,9 @@ def test_entropy_is_higher_at_segment_boundaries_than_inside(shipped, segmented)
 
 def test_entropy_is_higher_on_a_noised_input(shipped, lesion_case, segmented):
     volume, _ = lesion_case
-    noised = volume.with_array(volume.array + np.random.default_rng(1).normal(0.0, 150.0, volume.array.shape).astype(np.float32))
+    noised = volume.with_array(
+        volume.array + np.random.default_rng(1).normal(0.0, 150.0, volume.array.shape).astype(np.float32)
+    )
     clean = estimate_uncertainty(segmented, shipped, SAMPLES)
     noisy_result = segment_volume(noised, shipped, keep_features=True)
     noisy = estimate_uncertainty(noisy_result, shipped, SAMPLES)

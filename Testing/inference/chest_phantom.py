@@ -8,13 +8,10 @@ dense blob in the soft tissue outside the lungs.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import torch
-from torch import nn
-
 from MedSegAILib.io import Volume
+from torch import nn
 
 CENTER = np.array([0.0, 0.0, 0.0])
 LEFT_LUNG = CENTER + [60.0, 0.0, 0.0]
@@ -36,7 +33,7 @@ def rotation(degrees_z: float, degrees_x: float) -> np.ndarray:
 def chest_phantom(
     spacing=(4.0, 4.0, 4.0),
     extent_mm=(320.0, 240.0, 200.0),
-    direction: Optional[np.ndarray] = None,
+    direction: np.ndarray | None = None,
     outside_blob: bool = False,
     skin_rim: bool = False,
     lung_bridge: bool = False,
@@ -64,7 +61,11 @@ def chest_phantom(
     hu[inside(LEFT_LUNG, (45.0, 60.0, 70.0))] = -850.0
     hu[inside(RIGHT_LUNG, (45.0, 60.0, 70.0))] = -850.0
     if lung_bridge:
-        bridge = (np.abs(points[..., 0]) < 30.0) & (np.abs(points[..., 1] + 20.0) < 8.0) & (np.abs(points[..., 2]) < 20.0)
+        bridge = (
+            (np.abs(points[..., 0]) < 30.0)
+            & (np.abs(points[..., 1] + 20.0) < 8.0)
+            & (np.abs(points[..., 2]) < 20.0)
+        )
         hu[bridge] = -850.0
     hu[inside(NODULE, (12.0, 12.0, 12.0))] = 200.0
     if outside_blob:

@@ -9,10 +9,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
 
-from model_folder import write_test_model  # noqa: E402
-
-from MedSegAILib.models.registry import LoadedModel, load_model  # noqa: E402
 from MedSegAILib.models.card import load_model_card  # noqa: E402
+from MedSegAILib.models.registry import LoadedModel, load_model  # noqa: E402
+from model_folder import write_test_model  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from chest_phantom import chest_phantom, rotation
 from MedSegAILib.cli.main import main
 from MedSegAILib.io import Volume, read_volume
@@ -35,7 +34,11 @@ def test_segment_writes_the_contract_files_on_the_input_grid(phantom_file, test_
     names = [entry["name"] for entry in json.loads((out / "labels.json").read_text())["labels"]]
     assert names == ["left lung", "right lung", "lung nodule", "airway"]
     entry = json.loads((out / "labels.json").read_text())["labels"][0]
-    assert entry["value"] == 1 and len(entry["color"]) == 3 and entry["terminology"]["type"]["code"] == "44029006"
+    assert (
+        entry["value"] == 1
+        and len(entry["color"]) == 3
+        and entry["terminology"]["type"]["code"] == "44029006"
+    )
 
     run = json.loads((out / "run.json").read_text())
     assert run["model"]["name"] == "test_random" and len(run["model"]["weights_sha256"]) == 64
@@ -48,7 +51,21 @@ def test_segment_writes_the_contract_files_on_the_input_grid(phantom_file, test_
 
 
 def test_quiet_prints_no_progress(phantom_file, test_model_dir, tmp_path, capsys):
-    assert main(["segment", str(phantom_file), "-o", str(tmp_path / "out"), "--model", str(test_model_dir), "--quiet", "--fast"]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                str(phantom_file),
+                "-o",
+                str(tmp_path / "out"),
+                "--model",
+                str(test_model_dir),
+                "--quiet",
+                "--fast",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().err == ""
 
 
@@ -70,13 +87,42 @@ def test_unknown_model_exits_2_and_leaves_no_output(phantom_file, tmp_path, caps
 
 
 def test_unavailable_device_exits_2(phantom_file, test_model_dir, tmp_path, capsys):
-    assert main(["segment", str(phantom_file), "-o", str(tmp_path / "out"), "--model", str(test_model_dir), "--device", "cuda:7"]) == 2
+    assert (
+        main(
+            [
+                "segment",
+                str(phantom_file),
+                "-o",
+                str(tmp_path / "out"),
+                "--model",
+                str(test_model_dir),
+                "--device",
+                "cuda:7",
+            ]
+        )
+        == 2
+    )
     assert "--device cuda:7" in capsys.readouterr().err
 
 
 def test_stl_and_detect_come_from_the_same_run(phantom_file, test_model_dir, tmp_path):
     out = tmp_path / "out"
-    assert main(["segment", str(phantom_file), "-o", str(out), "--model", str(test_model_dir), "--stl", "--detect", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                str(phantom_file),
+                "-o",
+                str(out),
+                "--model",
+                str(test_model_dir),
+                "--stl",
+                "--detect",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
 
     source = read_volume(phantom_file)
     labels = Volume.from_sitk(sitk.ReadImage(str(out / "segmentation.nii.gz")))
@@ -96,5 +142,19 @@ def test_stl_and_detect_come_from_the_same_run(phantom_file, test_model_dir, tmp
 
 
 def test_gradcam_of_an_unknown_segment_exits_2(phantom_file, test_model_dir, tmp_path, capsys):
-    assert main(["segment", str(phantom_file), "-o", str(tmp_path / "out"), "--model", str(test_model_dir), "--gradcam", "liver"]) == 2
+    assert (
+        main(
+            [
+                "segment",
+                str(phantom_file),
+                "-o",
+                str(tmp_path / "out"),
+                "--model",
+                str(test_model_dir),
+                "--gradcam",
+                "liver",
+            ]
+        )
+        == 2
+    )
     assert "has no segment 'liver'" in capsys.readouterr().err

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from chest_phantom import LEFT_LUNG, NODULE, RIGHT_LUNG, SKIN_RIM_HU, ThresholdNet, chest_phantom, rotation
 from MedSegAILib.errors import Cancelled, InputError, MedSegAIError
 from MedSegAILib.inference.engine import segment_volume
@@ -113,7 +112,9 @@ def test_lungs_joined_at_the_midline_are_split_and_skin_partial_volume_is_not_lu
 
 def test_progress_is_monotonic_and_reports_each_window(random_model):
     seen: list[tuple[float, str]] = []
-    segment_volume(chest_phantom(), random_model, progress=lambda f, m: seen.append((f, m)), max_tile_voxels=48**3)
+    segment_volume(
+        chest_phantom(), random_model, progress=lambda f, m: seen.append((f, m)), max_tile_voxels=48**3
+    )
     fractions = [fraction for fraction, _ in seen]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     windows = [message for _, message in seen if message.startswith("inference: window")]
@@ -135,7 +136,9 @@ def test_cancellation_stops_between_windows(random_model):
 
 
 def test_features_are_refused_for_a_network_without_the_features_head_split(random_model):
-    plain = LoadedModel(card=random_model.card, network=torch.nn.Conv3d(1, 4, 1).eval(), device=torch.device("cpu"))
+    plain = LoadedModel(
+        card=random_model.card, network=torch.nn.Conv3d(1, 4, 1).eval(), device=torch.device("cpu")
+    )
     with pytest.raises(MedSegAIError, match="does not split into features"):
         segment_volume(chest_phantom(), plain, keep_features=True)
 

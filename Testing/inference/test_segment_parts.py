@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from MedSegAILib.errors import InputError
 from MedSegAILib.inference.device import select_device
 from MedSegAILib.inference.postprocess import largest_components, nodules_in_lung
@@ -37,9 +36,13 @@ def test_the_tile_plan_respects_the_memory_budget_with_few_computed_voxels():
 
 def test_tiled_output_equals_one_pass_for_a_network_with_small_receptive_field():
     torch.manual_seed(0)
-    network = torch.nn.Sequential(torch.nn.Conv3d(1, 3, 3, padding=1), torch.nn.Conv3d(3, 3, 3, padding=1)).eval()
+    network = torch.nn.Sequential(
+        torch.nn.Conv3d(1, 3, 3, padding=1), torch.nn.Conv3d(3, 3, 3, padding=1)
+    ).eval()
     volume = np.random.default_rng(0).normal(size=(40, 48, 56)).astype(np.float32)
-    tiled = predict_tiled(network, volume, (37, 48, 50), torch.device("cpu"), divisor=8, max_tile_voxels=24**3, margin=4)
+    tiled = predict_tiled(
+        network, volume, (37, 48, 50), torch.device("cpu"), divisor=8, max_tile_voxels=24**3, margin=4
+    )
     with torch.inference_mode():
         whole = torch.softmax(network(torch.from_numpy(volume)[None, None]), dim=1)[0].numpy()
     assert tiled.windows > 8
@@ -91,8 +94,17 @@ def test_nodules_must_touch_the_lung_and_not_be_tiny():
 
 def test_run_record_requires_the_contract_stages(random_model):
     timings = {"load": 1.0, "preprocess": 2.0, "inference": 3.0, "postprocess": 0.5, "total": 7.0}
-    record = build_run_record("segment", random_model.card, "cpu", timings, input_path="x.nii.gz", options={"fast": False})
+    record = build_run_record(
+        "segment", random_model.card, "cpu", timings, input_path="x.nii.gz", options={"fast": False}
+    )
     assert record["model"]["version"] == "0.0.0-test" and record["timings"]["inference"] == 3.0
     assert record["peak_rss_mb"] > 50 and set(record["versions"]) >= {"python", "torch", "monai", "SimpleITK"}
     with pytest.raises(ValueError, match="total"):
-        build_run_record("segment", random_model.card, "cpu", {k: v for k, v in timings.items() if k != "total"}, input_path="x", options={})
+        build_run_record(
+            "segment",
+            random_model.card,
+            "cpu",
+            {k: v for k, v in timings.items() if k != "total"},
+            input_path="x",
+            options={},
+        )

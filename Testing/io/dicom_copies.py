@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable, Optional
 
 import pydicom
 
 Rewrite = Callable[[int, pydicom.Dataset], None]
 
 
-def copy_series(source: Path, target: Path, rewrite: Optional[Rewrite] = None, drop: Iterable[int] = ()) -> list[Path]:
+def copy_series(
+    source: Path, target: Path, rewrite: Rewrite | None = None, drop: Iterable[int] = ()
+) -> list[Path]:
     """Copy a DICOM series file by file (sorted by name), optionally editing headers.
 
     Args:

@@ -10,13 +10,11 @@ import shutil
 import numpy as np
 import pydicom
 import pytest
-from pydicom.uid import generate_uid
-
+from dicom_copies import copy_series
 from MedSegAILib.errors import InputError
 from MedSegAILib.io import list_series, read_volume
 from MedSegAILib.io.dicom_series import GAP_TOLERANCE_FRACTION
-
-from dicom_copies import copy_series
+from pydicom.uid import generate_uid
 
 
 def test_slices_are_sorted_along_the_normal_not_by_file_name(cip_series, tmp_path):
@@ -28,7 +26,10 @@ def test_slices_are_sorted_along_the_normal_not_by_file_name(cip_series, tmp_pat
     shuffled = read_volume(tmp_path)
     np.testing.assert_array_equal(shuffled.array, reference.array)
     assert shuffled.same_grid(reference, tolerance=1e-9)
-    z = [float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]) for f in shuffled.metadata["files"]]
+    z = [
+        float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2])
+        for f in shuffled.metadata["files"]
+    ]
     assert z == sorted(z)
 
 
@@ -43,7 +44,9 @@ def test_oblique_series_gets_its_direction_from_the_orientation_tags(cip_series,
 
     def rotate(index: int, dataset: pydicom.Dataset) -> None:
         dataset.ImageOrientationPatient = [f"{v:.10f}" for v in (*row, *column)]
-        dataset.ImagePositionPatient = [f"{v:.6f}" for v in origin + (78 - index) * gap * normal]  # names descend
+        dataset.ImagePositionPatient = [
+            f"{v:.6f}" for v in origin + (78 - index) * gap * normal
+        ]  # names descend
 
     copy_series(cip_series, tmp_path, rotate)
     volume = read_volume(tmp_path)
@@ -53,7 +56,9 @@ def test_oblique_series_gets_its_direction_from_the_orientation_tags(cip_series,
     reference = read_volume(cip_series)
     np.testing.assert_array_equal(volume.array, reference.array[::-1])  # last file is now the lowest slice
     last = pydicom.dcmread(volume.metadata["files"][-1], stop_before_pixels=True)
-    np.testing.assert_allclose(volume.ijk_to_lps([0, 0, 78]), np.array(last.ImagePositionPatient, float), atol=1e-5)
+    np.testing.assert_allclose(
+        volume.ijk_to_lps([0, 0, 78]), np.array(last.ImagePositionPatient, float), atol=1e-5
+    )
 
 
 def test_metadata_keeps_uids_tags_and_the_sorted_file_list(cip_series):
@@ -104,7 +109,9 @@ def test_spacing_jitter_within_the_tolerance_is_accepted(cip_series, tmp_path):
     jitter = 0.5 * GAP_TOLERANCE_FRACTION * 3.987
 
     def wobble(index: int, dataset: pydicom.Dataset) -> None:
-        dataset.ImagePositionPatient[2] = float(dataset.ImagePositionPatient[2]) + (jitter if index % 2 else 0.0)
+        dataset.ImagePositionPatient[2] = float(dataset.ImagePositionPatient[2]) + (
+            jitter if index % 2 else 0.0
+        )
 
     copy_series(cip_series, tmp_path, wobble)
     assert read_volume(tmp_path).array.shape == (79, 64, 64)
@@ -170,7 +177,7 @@ def test_two_series_in_one_folder_are_listed_with_how_to_pick(cip_series, tmp_pa
     assert "holds 2 DICOM series" in message and "--series UID" in message
     description = pydicom.dcmread(cip_series / "IMG0001.dcm", stop_before_pixels=True).SeriesDescription
     assert f'{original_uid} "{description}" (CT, 79 files)' in message
-    assert f"{other_uid} \"bone kernel\" (CT, 20 files)" in message
+    assert f'{other_uid} "bone kernel" (CT, 20 files)' in message
     assert "\n" not in message
     assert [s.files for s in list_series(tmp_path)] == [79, 20]
 

@@ -11,7 +11,6 @@ import gzip
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from MedSegAILib.io import Volume, read_volume, write_float_map, write_label_map
 
 SPACING = (0.7, 1.3, 2.9)
@@ -49,7 +48,9 @@ def test_array_is_indexed_k_j_i(oblique):
 def test_index_to_lps_matches_simpleitk(oblique):
     image = oblique.to_sitk()
     for index in [(0, 0, 0), (8, 6, 4), (3, 1, 2), (5, 0, 4)]:
-        np.testing.assert_allclose(oblique.ijk_to_lps(index), image.TransformIndexToPhysicalPoint(index), atol=1e-9)
+        np.testing.assert_allclose(
+            oblique.ijk_to_lps(index), image.TransformIndexToPhysicalPoint(index), atol=1e-9
+        )
     continuous = (2.5, 0.25, 3.75)
     expected = image.TransformContinuousIndexToPhysicalPoint(continuous)
     np.testing.assert_allclose(oblique.ijk_to_lps(continuous), expected, atol=1e-9)
@@ -99,7 +100,10 @@ def test_label_map_keeps_the_grid_and_picks_a_small_integer_type(oblique, tmp_pa
     np.testing.assert_array_equal(back.array, labels)
     assert back.same_grid(oblique, tolerance=1e-5)
     many = labels * 100
-    assert sitk.ReadImage(str(write_label_map(many, oblique, tmp_path / "many.nrrd"))).GetPixelID() == sitk.sitkUInt16
+    assert (
+        sitk.ReadImage(str(write_label_map(many, oblique, tmp_path / "many.nrrd"))).GetPixelID()
+        == sitk.sitkUInt16
+    )
     with pytest.raises(ValueError, match="negative"):
         write_label_map(labels - 1, oblique, tmp_path / "bad.nii.gz")
     with pytest.raises(ValueError, match="does not match grid"):

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-
 from MedSegAILib.errors import InputError
 from MedSegAILib.io import OutputDir, atomic_path, write_json
 
@@ -27,7 +26,12 @@ def test_success_moves_every_file_into_place(tmp_path):
         write_json(out.path("labels.json"), {"labels": []})
         out.path("meshes/left_lung.stl").write_bytes(b"solid")
         assert not (outdir / "segmentation.nii.gz").exists()  # staged until the job succeeds
-    assert _everything_under(outdir) == ["labels.json", "meshes", "meshes/left_lung.stl", "segmentation.nii.gz"]
+    assert _everything_under(outdir) == [
+        "labels.json",
+        "meshes",
+        "meshes/left_lung.stl",
+        "segmentation.nii.gz",
+    ]
 
 
 def test_failure_in_a_new_folder_leaves_nothing(tmp_path):

@@ -7,7 +7,6 @@ import gzip
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from MedSegAILib.errors import InputError
 from MedSegAILib.io import Volume, read_volume
 from MedSegAILib.io.reader import check_ct_values
@@ -143,9 +142,13 @@ def test_nan_is_refused_in_every_format(tmp_path):
 
 def test_value_rules_accept_ct_without_air_and_raw_unsigned_ct():
     """A crop inside the body (no air) and 12-bit stored values are still accepted."""
-    tissue = Volume(np.random.default_rng(2).normal(40, 30, (6, 6, 6)).astype(np.float32), (1, 1, 1), (0, 0, 0))
+    tissue = Volume(
+        np.random.default_rng(2).normal(40, 30, (6, 6, 6)).astype(np.float32), (1, 1, 1), (0, 0, 0)
+    )
     check_ct_values(tissue, "tissue.nii.gz")
-    stored = Volume(np.random.default_rng(3).integers(0, 3000, (20, 20, 20)).astype(np.float32), (1, 1, 1), (0, 0, 0))
+    stored = Volume(
+        np.random.default_rng(3).integers(0, 3000, (20, 20, 20)).astype(np.float32), (1, 1, 1), (0, 0, 0)
+    )
     check_ct_values(stored, "stored.nii.gz")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import SimpleITK as sitk
-
 from MedSegAILib.io import Volume, read_volume, write_label_map
 
 
@@ -37,7 +36,9 @@ def test_chest_series_is_512x512x141_in_hounsfield_units(shared_data):
     assert len(files) == 141
     first, last = (pydicom.dcmread(files[i], stop_before_pixels=True) for i in (0, -1))
     np.testing.assert_allclose(volume.origin, np.array(first.ImagePositionPatient, float), atol=1e-6)
-    np.testing.assert_allclose(volume.ijk_to_lps([0, 0, 140]), np.array(last.ImagePositionPatient, float), atol=1e-6)
+    np.testing.assert_allclose(
+        volume.ijk_to_lps([0, 0, 140]), np.array(last.ImagePositionPatient, float), atol=1e-6
+    )
     assert volume.metadata["series_uid"] == first.SeriesInstanceUID
 
 
@@ -49,9 +50,15 @@ def test_jpeg2000_series_loads_on_the_grid_of_its_reference_labels(shared_data):
     assert abs(float(np.median(volume.array[:, :20, :20])) + 1000) < 50  # decoded and rescaled
     # TotalSegmentator stored its labels for this series with the j axis flipped: the same
     # voxel centres, indexed (i, 511 - j, k).
-    labels = Volume.from_sitk(sitk.ReadImage(str(shared_data("totalsegmentator/abdomen_ct_dicom_jpeg2000_totalseg_v2_labels.nii.gz"))))
+    labels = Volume.from_sitk(
+        sitk.ReadImage(
+            str(shared_data("totalsegmentator/abdomen_ct_dicom_jpeg2000_totalseg_v2_labels.nii.gz"))
+        )
+    )
     indices = np.array([[0, 0, 0], [511, 511, 19], [100, 300, 7]])
-    np.testing.assert_allclose(labels.lps_to_ijk(volume.ijk_to_lps(indices)), indices * [1, -1, 1] + [0, 511, 0], atol=1e-3)
+    np.testing.assert_allclose(
+        labels.lps_to_ijk(volume.ijk_to_lps(indices)), indices * [1, -1, 1] + [0, 511, 0], atol=1e-3
+    )
     organs = np.flip(labels.array, axis=1) > 0
     assert float(np.median(volume.array[organs])) > -100  # labelled organs are soft tissue in our HU
     assert float(np.median(volume.array[~organs])) < -500  # the rest is mostly air around the body

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 import SimpleITK as sitk
-
 from chest_phantom import chest_phantom
 from fake_model import fake_model, synthetic_chest
-from model_folder import write_test_model
-
 from MedSegAILib.jobs import runner
+from model_folder import write_test_model
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +23,9 @@ def model_dir(tmp_path_factory) -> Path:
 def ct_file(tmp_path_factory) -> Path:
     """The middle of the chest phantom on a 6 mm grid, as NIfTI: small and quick to segment."""
     path = tmp_path_factory.mktemp("ct") / "phantom.nii.gz"
-    sitk.WriteImage(chest_phantom(spacing=(6.0, 6.0, 6.0), extent_mm=(240.0, 120.0, 120.0)).to_sitk(), str(path))
+    sitk.WriteImage(
+        chest_phantom(spacing=(6.0, 6.0, 6.0), extent_mm=(240.0, 120.0, 120.0)).to_sitk(), str(path)
+    )
     return path
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 from medsegai_lab.classifier_training import HELD_OUT_HOSTS, TRAINING_HOSTS
 from medsegai_lab.datasets import TRAINING_SOURCES
 
-MANIFEST = json.loads((Path(__file__).resolve().parents[2] / "lab" / "data_manifest.json").read_text())["hosts"]
+MANIFEST = json.loads((Path(__file__).resolve().parents[2] / "lab" / "data_manifest.json").read_text())[
+    "hosts"
+]
 ROLES = {"training", "validation", "test", "unused"}
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from stl import mesh as numpy_stl
-
 from MedSegAILib.io import Volume
+from stl import mesh as numpy_stl
 
 
 def rotation(z_degrees: float, x_degrees: float) -> np.ndarray:
@@ -18,9 +17,13 @@ def rotation(z_degrees: float, x_degrees: float) -> np.ndarray:
     return rz @ rx
 
 
-def grid(shape_kji: tuple[int, int, int], spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0), direction=None) -> Volume:
+def grid(
+    shape_kji: tuple[int, int, int], spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0), direction=None
+) -> Volume:
     """An empty uint8 label map with the given geometry."""
-    return Volume(np.zeros(shape_kji, dtype=np.uint8), spacing, origin, np.eye(3) if direction is None else direction)
+    return Volume(
+        np.zeros(shape_kji, dtype=np.uint8), spacing, origin, np.eye(3) if direction is None else direction
+    )
 
 
 def ball(volume: Volume, centre_lps, radius: float) -> np.ndarray:

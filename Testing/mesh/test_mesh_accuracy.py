@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from MedSegAILib.mesh import MeshOptions, mask_surface, measure_surface
 from medsegai_lab import phantoms
+from MedSegAILib.mesh import MeshOptions, mask_surface, measure_surface
 from MedSegAILib.mesh.vtk_arrays import polydata_arrays
 
 from .helpers import rotation
@@ -15,7 +14,9 @@ from .helpers import rotation
 PHANTOMS = {"sphere": phantoms.sphere(10.0), "ellipsoid": phantoms.ellipsoid(), "torus": phantoms.torus()}
 
 
-def surface_errors(phantom: phantoms.Phantom, spacing, direction=None, options: MeshOptions = MeshOptions()):
+def surface_errors(phantom: phantoms.Phantom, spacing, direction=None, options: MeshOptions | None = None):
+    if options is None:
+        options = MeshOptions()
     volume = phantoms.voxelise(phantom, spacing, direction)
     points, triangles = polydata_arrays(mask_surface(volume.array, volume.index_to_lps(), options))
     distance = phantom.distance(points)

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from MedSegAILib.cli.main import main
 
 from .helpers import ball, grid, read_stl
@@ -21,17 +20,25 @@ def label_map(tmp_path):
     labels[ball(volume, (20, 18, 42), 4)] = 2
     path = tmp_path / "segmentation.nii.gz"
     sitk.WriteImage(volume.with_array(labels).to_sitk(), str(path))
-    (tmp_path / "labels.json").write_text(json.dumps({"labels": [
-        {"value": 1, "name": "left lung", "color": [128, 174, 128], "terminology": {}},
-        {"value": 2, "name": "right lung", "color": [241, 214, 145], "terminology": {}},
-        {"value": 3, "name": "lung nodule", "color": [255, 0, 0], "terminology": {}},
-    ]}))
+    (tmp_path / "labels.json").write_text(
+        json.dumps(
+            {
+                "labels": [
+                    {"value": 1, "name": "left lung", "color": [128, 174, 128], "terminology": {}},
+                    {"value": 2, "name": "right lung", "color": [241, 214, 145], "terminology": {}},
+                    {"value": 3, "name": "lung nodule", "color": [255, 0, 0], "terminology": {}},
+                ]
+            }
+        )
+    )
     return path
 
 
 def test_default_export_writes_binary_stl_in_lps_and_meshes_json(tmp_path, label_map, capsys):
     out = tmp_path / "meshes"
-    assert main(["export-stl", str(label_map), "-o", str(out), "--labels", str(tmp_path / "labels.json")]) == 0
+    assert (
+        main(["export-stl", str(label_map), "-o", str(out), "--labels", str(tmp_path / "labels.json")]) == 0
+    )
     assert sorted(p.name for p in out.iterdir()) == ["left_lung.stl", "meshes.json", "right_lung.stl"]
     report = json.loads((out / "meshes.json").read_text())
     assert report["coordinate_system"] == "LPS" and report["units"] == "mm"
@@ -47,14 +54,34 @@ def test_ras_obj_ply_and_processing_options(tmp_path, label_map):
     lps = tmp_path / "lps"
     ras = tmp_path / "ras"
     assert main(["export-stl", str(label_map), "-o", str(lps), "--quiet"]) == 0
-    assert main(["export-stl", str(label_map), "-o", str(ras), "--coords", "ras", "--smooth", "0", "--quiet"]) == 0
+    assert (
+        main(["export-stl", str(label_map), "-o", str(ras), "--coords", "ras", "--smooth", "0", "--quiet"])
+        == 0
+    )
     lps_centre = read_stl(lps / "label_1.stl")[0].reshape(-1, 3).mean(axis=0)
     ras_centre = read_stl(ras / "label_1.stl")[0].reshape(-1, 3).mean(axis=0)
     assert ras_centre == pytest.approx(lps_centre * [-1, -1, 1], abs=0.05)
     for fmt in ("obj", "ply"):
         out = tmp_path / fmt
-        assert main(["export-stl", str(label_map), "-o", str(out), "--format", fmt, "--decimate", "0.5",
-                     "--keep-largest", "--fill-holes", "10", "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "export-stl",
+                    str(label_map),
+                    "-o",
+                    str(out),
+                    "--format",
+                    fmt,
+                    "--decimate",
+                    "0.5",
+                    "--keep-largest",
+                    "--fill-holes",
+                    "10",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
         assert sorted(p.suffix for p in out.iterdir()) == [".json", f".{fmt}", f".{fmt}"]
     full = json.loads((lps / "meshes.json").read_text())["meshes"][0]["triangles"]
     decimated = json.loads((tmp_path / "ply" / "meshes.json").read_text())["meshes"][0]

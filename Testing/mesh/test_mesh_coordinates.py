@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from MedSegAILib.mesh import MeshOptions, export_label_meshes
 
 from .helpers import ball, grid, read_stl, rotation, signed_volume
@@ -30,11 +29,18 @@ def test_oblique_anisotropic_vertex_bounds_match_the_label_within_half_a_voxel(t
     volume = grid((24, 40, 50), **OBLIQUE)
     labels = np.zeros(volume.array.shape, np.uint8)
     labels[4:20, 8:30, 10:42] = 2
-    export_label_meshes(labels, volume, {2: ("box", (255, 0, 0))}, tmp_path, MeshOptions(coords=coords, smoothing_iterations=smoothing))
+    export_label_meshes(
+        labels,
+        volume,
+        {2: ("box", (255, 0, 0))},
+        tmp_path,
+        MeshOptions(coords=coords, smoothing_iterations=smoothing),
+    )
     corners, _ = read_stl(tmp_path / "box.stl")
     vertices = corners.reshape(-1, 3)
     low, high, half_voxel = physical_bounds(volume, labels == 2, coords)
-    # Vertices lie half-way between inside and outside voxel centres: beyond the centres, by at most half a voxel.
+    # Vertices lie half-way between inside and outside voxel centres: beyond the centres,
+    # by at most half a voxel.
     assert np.all(vertices.min(axis=0) >= low - half_voxel - 1e-3)
     assert np.all(vertices.max(axis=0) <= high + half_voxel + 1e-3)
     assert np.all(vertices.min(axis=0) <= low + half_voxel)
@@ -55,7 +61,12 @@ def test_unsmoothed_vertices_are_exactly_half_a_voxel_outside_in_index_space(tmp
 
 @pytest.mark.parametrize(
     "direction",
-    [np.eye(3), np.diag([-1.0, -1.0, 1.0]), np.diag([1.0, 1.0, -1.0]), rotation(15, 5) @ np.diag([-1.0, 1.0, 1.0])],
+    [
+        np.eye(3),
+        np.diag([-1.0, -1.0, 1.0]),
+        np.diag([1.0, 1.0, -1.0]),
+        rotation(15, 5) @ np.diag([-1.0, 1.0, 1.0]),
+    ],
     ids=["lps-grid", "ras-grid", "inferior-slices", "oblique-left-handed"],
 )
 def test_a_blob_on_the_patients_left_is_not_mirrored_and_faces_outward(tmp_path, direction):

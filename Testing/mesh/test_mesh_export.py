@@ -6,9 +6,8 @@ import logging
 
 import numpy as np
 import pytest
-from vtkmodules.vtkIOPLY import vtkPLYReader
-
 from MedSegAILib.mesh import MeshOptions, export_label_meshes, mesh_file_name
+from vtkmodules.vtkIOPLY import vtkPLYReader
 
 from .helpers import ball, grid, read_stl
 
@@ -26,7 +25,10 @@ def test_one_named_stl_per_label_and_a_report_for_each(tmp_path):
     names = {1: ("left lung", (200, 100, 50)), 2: ("right lung", (50, 100, 200))}
     reports = export_label_meshes(labels, volume, names, tmp_path, MeshOptions())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["left_lung.stl", "right_lung.stl"]
-    assert [(r.label, r.name, r.file) for r in reports] == [(1, "left lung", "left_lung.stl"), (2, "right lung", "right_lung.stl")]
+    assert [(r.label, r.name, r.file) for r in reports] == [
+        (1, "left lung", "left_lung.stl"),
+        (2, "right lung", "right_lung.stl"),
+    ]
     for report in reports:
         corners, _ = read_stl(tmp_path / report.file)
         assert len(corners) == report.triangles
@@ -59,10 +61,12 @@ def test_a_hundred_labels_give_a_hundred_closed_meshes(tmp_path):
     labels = np.zeros(volume.array.shape, np.uint16)
     for value in range(1, 101):
         row, column = divmod(value - 1, 10)
-        labels[3:9, 4 * row + 1:4 * row + 4, 4 * column + 1:4 * column + 4] = value
+        labels[3:9, 4 * row + 1 : 4 * row + 4, 4 * column + 1 : 4 * column + 4] = value
     labels[3:9, 1:4, 4:5] = 1  # label 1 touches label 2
     progress = []
-    reports = export_label_meshes(labels, volume, {}, tmp_path, MeshOptions(), progress=lambda f, m: progress.append(f))
+    reports = export_label_meshes(
+        labels, volume, {}, tmp_path, MeshOptions(), progress=lambda f, m: progress.append(f)
+    )
     assert len(reports) == 100 and len(list(tmp_path.glob("label_*.stl"))) == 100
     assert all(r.closed and r.manifold and r.components == 1 for r in reports)
     assert progress[-1] == 1.0 and progress == sorted(progress)
@@ -72,13 +76,17 @@ def test_file_names_replace_spaces_and_separators_and_stay_unique(tmp_path):
     assert mesh_file_name("left lung", "stl") == "left_lung.stl"
     assert mesh_file_name("a/b\\c", "obj") == "a_b_c.obj"
     volume, labels = two_balls()
-    reports = export_label_meshes(labels, volume, {1: ("lung", None), 2: ("lung", None)}, tmp_path, MeshOptions())
+    reports = export_label_meshes(
+        labels, volume, {1: ("lung", None), 2: ("lung", None)}, tmp_path, MeshOptions()
+    )
     assert [r.file for r in reports] == ["lung_1.stl", "lung_2.stl"]
 
 
 def test_obj_keeps_the_segment_colour_and_normals(tmp_path):
     volume, labels = two_balls()
-    reports = export_label_meshes(labels, volume, {1: ("left lung", (255, 0, 51))}, tmp_path, MeshOptions(format="obj"))
+    reports = export_label_meshes(
+        labels, volume, {1: ("left lung", (255, 0, 51))}, tmp_path, MeshOptions(format="obj")
+    )
     text = (tmp_path / "left_lung.obj").read_text().splitlines()
     vertices = [line.split() for line in text if line.startswith("v ")]
     assert {tuple(v[4:]) for v in vertices} == {("1.0000", "0.0000", "0.2000")}
@@ -88,7 +96,9 @@ def test_obj_keeps_the_segment_colour_and_normals(tmp_path):
 
 def test_ply_keeps_the_segment_colour(tmp_path):
     volume, labels = two_balls()
-    reports = export_label_meshes(labels, volume, {2: ("right lung", (10, 20, 30))}, tmp_path, MeshOptions(format="ply"))
+    reports = export_label_meshes(
+        labels, volume, {2: ("right lung", (10, 20, 30))}, tmp_path, MeshOptions(format="ply")
+    )
     reader = vtkPLYReader()
     reader.SetFileName(str(tmp_path / "right_lung.ply"))
     reader.Update()

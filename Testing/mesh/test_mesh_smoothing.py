@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from MedSegAILib.mesh import MeshOptions, mask_surface
 from MedSegAILib.mesh.measure import TriangleMesh, surface_topology
 from MedSegAILib.mesh.smoothing import filter_coefficients, windowed_sinc
@@ -22,7 +21,9 @@ STABLE_SETTINGS = [
 ]
 
 
-def vtk_windowed_sinc(points: np.ndarray, triangles: np.ndarray, iterations: int, passband: float) -> np.ndarray:
+def vtk_windowed_sinc(
+    points: np.ndarray, triangles: np.ndarray, iterations: int, passband: float
+) -> np.ndarray:
     """VTK's filter with the settings 3D Slicer uses (the engine's own VTK path, for open surfaces)."""
     return polydata_arrays(_vtk_smooth(polydata_from_arrays(points, triangles), iterations, passband))[0]
 
@@ -36,7 +37,9 @@ def unsmoothed_surface() -> tuple[np.ndarray, np.ndarray]:
     labels[ball(volume, (21, 12, 12), 5)] = 1
     labels[2:6, 3:20, 3:20] = 1
     padded = np.pad(labels, 1)
-    points, triangles = polydata_arrays(mask_surface(padded, np.eye(4), MeshOptions(smoothing_iterations=0), point_normals=False))
+    points, triangles = polydata_arrays(
+        mask_surface(padded, np.eye(4), MeshOptions(smoothing_iterations=0), point_normals=False)
+    )
     return points, triangles
 
 
@@ -52,12 +55,16 @@ def test_numpy_smoothing_equals_vtk(unsmoothed_surface, iterations, passband):
 def test_the_default_smooths_visibly(unsmoothed_surface):
     points, triangles = unsmoothed_surface
     options = MeshOptions()
-    smoothed = windowed_sinc(points, surface_topology(triangles, len(points)), options.smoothing_iterations, options.passband)
+    smoothed = windowed_sinc(
+        points, surface_topology(triangles, len(points)), options.smoothing_iterations, options.passband
+    )
     assert np.abs(smoothed - points).max() > 0.05
 
 
 def test_the_settings_tested_include_the_hard_ones():
-    assert {(1, 0.01), (2, 0.1), (20, 0.01), (35, 0.001)} <= set(STABLE_SETTINGS)  # (2, 0.1): 234 Newton steps
+    assert {(1, 0.01), (2, 0.1), (20, 0.01), (35, 0.001)} <= set(
+        STABLE_SETTINGS
+    )  # (2, 0.1): 234 Newton steps
 
 
 def test_settings_without_a_stable_filter_are_refused():

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage
-
 from MedSegAILib.mesh import MeshOptions, export_label_meshes, mask_surface, measure_surface
 from MedSegAILib.mesh.export import _bounding_boxes
 from MedSegAILib.mesh.measure import _sort_with_order
 from MedSegAILib.mesh.vtk_arrays import polydata_arrays
+from scipy import ndimage
 
 from .helpers import ball, grid
 
@@ -79,7 +78,9 @@ def test_noisy_label_maps_stay_closed_and_manifold_even_decimated(decimate):
     rng = np.random.default_rng(7)
     mask = ndimage.binary_opening(rng.random((30, 30, 30)) < 0.5)
     padded = np.pad(mask, 1).astype(np.uint8)
-    points, triangles = polydata_arrays(mask_surface(padded, np.diag([0.7, 0.8, 2.0, 1.0]), MeshOptions(decimate=decimate)))
+    points, triangles = polydata_arrays(
+        mask_surface(padded, np.diag([0.7, 0.8, 2.0, 1.0]), MeshOptions(decimate=decimate))
+    )
     measures = measure_surface(points, triangles)
     assert measures.closed and measures.manifold
 
@@ -142,7 +143,9 @@ def test_bounding_boxes_match_find_objects(values):
         labels[k : k + rng.integers(1, 6), j : j + rng.integers(1, 6), i : i + rng.integers(1, 9)] = value
     labels[labels == 2] = 0  # a value with no voxels
     labels[0, 0, 0] = -1  # negative values are not labels
-    expected = {v + 1: box for v, box in enumerate(ndimage.find_objects(np.maximum(labels, 0))) if box is not None}
+    expected = {
+        v + 1: box for v, box in enumerate(ndimage.find_objects(np.maximum(labels, 0))) if box is not None
+    }
     boxes = _bounding_boxes(labels)
     assert {v: tuple((s.start, s.stop) for s in b) for v, b in boxes.items()} == {
         v: tuple((s.start, s.stop) for s in b) for v, b in expected.items()

@@ -12,16 +12,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
-
 from MedSegAILib.models.networks import build_network
 from MedSegAILib.models.terminology import terminology_for
+from safetensors.torch import save_file
 
-LABELS = (("left lung", (128, 174, 128)), ("right lung", (241, 214, 145)), ("lung nodule", (216, 101, 79)), ("airway", (183, 156, 220)))
+LABELS = (
+    ("left lung", (128, 174, 128)),
+    ("right lung", (241, 214, 145)),
+    ("lung nodule", (216, 101, 79)),
+    ("airway", (183, 156, 220)),
+)
 NETWORK_KWARGS = {"in_channels": 1, "out_channels": 4, "channels": [4, 8], "head_dropout": 0.2}
 
 
-def card_dict(name: str = "test_random", weights_file: str = "model.safetensors", sha256: str = "0" * 64) -> dict[str, Any]:
+def card_dict(
+    name: str = "test_random", weights_file: str = "model.safetensors", sha256: str = "0" * 64
+) -> dict[str, Any]:
     """A complete card for a random-weight test network (4 mm grid, 8 mm fast grid)."""
     return {
         "name": name,
@@ -38,9 +44,17 @@ def card_dict(name: str = "test_random", weights_file: str = "model.safetensors"
             "normalization": {"type": "window", "min": -1024, "max": 600},
             "patch_size": [16, 16, 16],
         },
-        "network": {"name": "ChestUNet3D", "kwargs": dict(NETWORK_KWARGS), "output_classes": ["background", "lung", "lung nodule", "airway"]},
+        "network": {
+            "name": "ChestUNet3D",
+            "kwargs": dict(NETWORK_KWARGS),
+            "output_classes": ["background", "lung", "lung nodule", "airway"],
+        },
         "weights": {"file": weights_file, "sha256": sha256, "format": "safetensors"},
-        "training": {"data": "none (random initialisation)", "command": "Testing/models/model_folder.py", "seed": 0},
+        "training": {
+            "data": "none (random initialisation)",
+            "command": "Testing/models/model_folder.py",
+            "seed": 0,
+        },
         "metrics": {},
         "limits": ["random weights: output is meaningless"],
     }

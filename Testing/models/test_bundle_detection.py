@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from bundle_factory import make_detection_bundle
-from MedSegAILib.detection.bundle_findings import DetectedBox, detect_with_bundle, ellipsoid_mask, run_detection_bundle
+from MedSegAILib.detection.bundle_findings import (
+    DetectedBox,
+    detect_with_bundle,
+    ellipsoid_mask,
+    run_detection_bundle,
+)
 from MedSegAILib.io.volume import Volume
 from MedSegAILib.models.bundle import bundle_card_data
 from MedSegAILib.models.bundle_detection import BundleDetector
@@ -33,8 +37,15 @@ def loaded(card):
 
 def oblique_volume(shape=(18, 36, 32)) -> Volume:
     angle = np.deg2rad(20)
-    direction = np.array([[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), 0.0], [0.0, 0.0, 1.0]])
-    return Volume(np.full(shape, -900, np.int16), spacing=(1.3, 1.7, 2.4), origin=(-30.0, -40.0, 100.0), direction=direction)
+    direction = np.array(
+        [[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), 0.0], [0.0, 0.0, 1.0]]
+    )
+    return Volume(
+        np.full(shape, -900, np.int16),
+        spacing=(1.3, 1.7, 2.4),
+        origin=(-30.0, -40.0, 100.0),
+        direction=direction,
+    )
 
 
 def test_detection_card_from_the_bundle(card):
@@ -59,7 +70,9 @@ def test_registry_loads_the_bundle_and_it_returns_lps_boxes(bundle, loaded):
     corners = volume.ijk_to_lps(np.array([[i, j, k] for i in (0, 31) for j in (0, 35) for k in (0, 17)]))
     for box in boxes:
         assert np.all(np.array(box.bbox_min) <= np.array(box.bbox_max))
-        assert np.all(np.array(box.bbox_min) >= corners.min(axis=0) - 3.0)  # inside the scanned region (one model voxel)
+        assert np.all(
+            np.array(box.bbox_min) >= corners.min(axis=0) - 3.0
+        )  # inside the scanned region (one model voxel)
         assert np.all(np.array(box.bbox_max) <= corners.max(axis=0) + 3.0)
     assert not (bundle.parent / "trap.txt").exists()
 
@@ -94,13 +107,17 @@ def test_findings_from_a_bundle_follow_the_detect_contract(loaded, card):
     data = result.findings_json()
     assert data["coordinate_system"] == "LPS" and data["units"] == "mm"
     assert [f["id"] for f in data["findings"]] == list(range(1, len(data["findings"]) + 1))
-    assert [f["score"] for f in data["findings"]] == sorted((f["score"] for f in data["findings"]), reverse=True)
+    assert [f["score"] for f in data["findings"]] == sorted(
+        (f["score"] for f in data["findings"]), reverse=True
+    )
     for finding in data["findings"]:
         assert {"center", "bbox", "diameter_mm", "volume_mm3", "score"} <= set(finding)
     assert result.labels.shape == volume.array.shape
     assert set(np.unique(result.labels)) <= set(range(len(data["findings"]) + 1))
     volume.array[10:16, 20:26, 20:26] = 300
-    above = detect_with_bundle(volume, BundleDetector(BrightBoxDetector(), card), threshold=0.9)  # its one box scores 0.8
+    above = detect_with_bundle(
+        volume, BundleDetector(BrightBoxDetector(), card), threshold=0.9
+    )  # its one box scores 0.8
     assert above.findings == [] and not above.labels.any()
 
 
@@ -115,7 +132,6 @@ def test_an_imported_detection_bundle_runs_through_medsegai_detect(bundle, tmp_p
     import json
 
     import SimpleITK as sitk
-
     from MedSegAILib.cli.main import main
 
     monkeypatch.setenv("MEDSEGAI_MODELS", str(tmp_path / "models"))
@@ -126,11 +142,39 @@ def test_an_imported_detection_bundle_runs_through_medsegai_detect(bundle, tmp_p
     sitk.WriteImage(ct.to_sitk(), str(tmp_path / "ct.nii.gz"))
 
     out = tmp_path / "out"
-    assert main(["detect", str(tmp_path / "ct.nii.gz"), "-o", str(out), "--model", "nodule_bundle", "--threshold", "0", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "detect",
+                str(tmp_path / "ct.nii.gz"),
+                "-o",
+                str(out),
+                "--model",
+                "nodule_bundle",
+                "--threshold",
+                "0",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     findings = json.loads((out / "findings.json").read_text())
     assert findings["coordinate_system"] == "LPS" and len(findings["findings"]) >= 1
     nodules = Volume.from_sitk(sitk.ReadImage(str(out / "nodules.nii.gz")))
     assert nodules.same_grid(ct)
     assert json.loads((out / "run.json").read_text())["model"]["name"] == "nodule_bundle"
-    assert main(["detect", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out2"), "--model", "nodule_bundle", "--gradcam"]) == 2
+    assert (
+        main(
+            [
+                "detect",
+                str(tmp_path / "ct.nii.gz"),
+                "-o",
+                str(tmp_path / "out2"),
+                "--model",
+                "nodule_bundle",
+                "--gradcam",
+            ]
+        )
+        == 2
+    )
     assert not (tmp_path / "out2").exists()

@@ -12,7 +12,6 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from bundle_factory import make_segmentation_bundle
 from MedSegAILib.cli.main import main
 from MedSegAILib.errors import InputError
@@ -55,7 +54,10 @@ def test_import_installs_a_bundle_with_its_card_and_segment_runs_it(bundle, mode
 
     ct = small_ct(tmp_path / "ct.nii.gz")
     out = tmp_path / "out"
-    assert main(["segment", str(ct), "-o", str(out), "--model", "chest_bundle", "--device", "cpu", "--quiet"]) == 0
+    assert (
+        main(["segment", str(ct), "-o", str(out), "--model", "chest_bundle", "--device", "cpu", "--quiet"])
+        == 0
+    )
     labels = json.loads((out / "labels.json").read_text())["labels"]
     assert [label["name"] for label in labels] == ["left lung", "right lung", "liver"]
     segmentation = sitk.ReadImage(str(out / "segmentation.nii.gz"))
@@ -109,12 +111,20 @@ def served(tmp_path):
     server.server_close()
 
 
-def test_download_installs_a_catalogue_bundle_and_refuses_a_corrupted_one(bundle, models_dir, served, tmp_path, monkeypatch, capsys):
+def test_download_installs_a_catalogue_bundle_and_refuses_a_corrupted_one(
+    bundle, models_dir, served, tmp_path, monkeypatch, capsys
+):
     root, base = served
     archive = shutil.make_archive(str(root / "chest_bundle"), "zip", bundle.parent, bundle.name)
     data = open(archive, "rb").read()
-    entry = {"name": "zoo_chest", "kind": "monai_bundle", "url": f"{base}/chest_bundle.zip",
-             "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "licence": "Apache-2.0"}
+    entry = {
+        "name": "zoo_chest",
+        "kind": "monai_bundle",
+        "url": f"{base}/chest_bundle.zip",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "licence": "Apache-2.0",
+    }
     catalogue = tmp_path / "catalogue.json"
     catalogue.write_text(json.dumps({"models": [entry]}))
     monkeypatch.setenv("MEDSEGAI_CATALOGUE", str(catalogue))

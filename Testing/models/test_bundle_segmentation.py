@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import pickle
 
 import numpy as np
 import pytest
 import torch
-
 from bundle_factory import make_segmentation_bundle
 from MedSegAILib.errors import InputError
 from MedSegAILib.io.volume import Volume
@@ -32,7 +30,11 @@ def test_card_takes_labels_spacing_window_and_patch_from_the_bundle(bundle):
     assert card.name == "chest_bundle" and card.task == "segmentation" and card.version == "0.1.0"
     assert [label.name for label in card.labels] == ["left lung", "right lung", "liver"]
     assert card.label("left lung").terminology == terminology_for("left lung")
-    assert card.label("liver").terminology["type"] == {"scheme": "99MEDSEGAI", "code": "LIVER", "meaning": "liver"}
+    assert card.label("liver").terminology["type"] == {
+        "scheme": "99MEDSEGAI",
+        "code": "LIVER",
+        "meaning": "liver",
+    }
     assert card.spacing == (2.0, 2.0, 2.5)  # Spacingd pixdim via an @reference
     assert card.input["normalization"] == {"type": "window", "min": -1000.0, "max": 500.0}
     assert card.patch_size == (16, 32, 32)  # roi_size (x, y, z) -> (z, y, x)
@@ -123,7 +125,9 @@ def test_adapter_orients_and_rescales_input_and_maps_output_back():
     seen = probe.seen[0, 0]
     assert seen.shape == (6, 5, 4)  # (x, y, z)
     assert seen.max() == 1.0 and seen.min() == 0.0  # [-1, 1] -> [b_min, b_max]
-    assert torch.nonzero(seen == 1.0).tolist() == [[6 - 1 - 3, 5 - 1 - 2, 1]]  # towards Right, Anterior, Superior
+    assert torch.nonzero(seen == 1.0).tolist() == [
+        [6 - 1 - 3, 5 - 1 - 2, 1]
+    ]  # towards Right, Anterior, Superior
     assert torch.equal(out, (x + 1) / 2)  # an identity network round-trips to engine layout
 
 

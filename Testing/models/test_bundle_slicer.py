@@ -24,7 +24,11 @@ from MedSegAILib.slicer.outputs import load_detect_outputs, load_segment_outputs
 @pytest.fixture
 def scene():
     mrml_scene = slicer.vtkMRMLScene()
-    logics = [slicer.vtkMRMLApplicationLogic(), slicer.vtkSlicerSegmentationsModuleLogic(), slicer.vtkSlicerMarkupsLogic()]
+    logics = [
+        slicer.vtkMRMLApplicationLogic(),
+        slicer.vtkSlicerSegmentationsModuleLogic(),
+        slicer.vtkSlicerMarkupsLogic(),
+    ]
     for logic in logics:
         logic.SetMRMLScene(mrml_scene)
     previous = getattr(slicer, "mrmlScene", None)
@@ -38,7 +42,9 @@ def scene():
 
 def ct_volume() -> Volume:
     angle = np.deg2rad(15)
-    direction = np.array([[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), 0.0], [0.0, 0.0, 1.0]])
+    direction = np.array(
+        [[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), 0.0], [0.0, 0.0, 1.0]]
+    )
     array = np.random.default_rng(2).normal(-650, 250, (20, 36, 40)).astype(np.int16)
     return Volume(array, spacing=(1.6, 1.4, 2.2), origin=(-30.0, -25.0, -40.0), direction=direction)
 
@@ -60,11 +66,29 @@ def test_segmentation_bundle_output_becomes_named_segments_with_terminology(scen
     ct_path = tmp_path / "ct.nrrd"
     sitk.WriteImage(volume.to_sitk(), str(ct_path))
     out = tmp_path / "out"
-    assert main(["segment", str(ct_path), "-o", str(out), "--model", str(installed.folder), "--device", "cpu", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                str(ct_path),
+                "-o",
+                str(out),
+                "--model",
+                str(installed.folder),
+                "--device",
+                "cpu",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
 
     outputs = load_segment_outputs(out, volume_node(scene, volume), "CT")
     segmentation = outputs.segmentation.GetSegmentation()
-    segments = {segment.GetName(): segment for segment in map(segmentation.GetNthSegment, range(segmentation.GetNumberOfSegments()))}
+    segments = {
+        segment.GetName(): segment
+        for segment in map(segmentation.GetNthSegment, range(segmentation.GetNumberOfSegments()))
+    }
     assert set(segments) == {"left lung", "right lung", "liver"}
 
     def terminology_tag(segment) -> str:
@@ -76,7 +100,9 @@ def test_segmentation_bundle_output_becomes_named_segments_with_terminology(scen
 
 
 def test_detection_bundle_findings_become_markups_at_their_ras_positions(scene, tmp_path):
-    bundle = make_detection_bundle(tmp_path / "bundle_src" / "lung_nodule_ct_detection", tmp_path / "trap.txt")
+    bundle = make_detection_bundle(
+        tmp_path / "bundle_src" / "lung_nodule_ct_detection", tmp_path / "trap.txt"
+    )
     installed = import_model(bundle, models_dir=tmp_path / "models")
     volume = ct_volume()
     result = detect_with_bundle(volume, load_model(installed, "cpu").network, threshold=0.0)

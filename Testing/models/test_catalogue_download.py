@@ -15,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from MedSegAILib.errors import Cancelled, InputError
 from MedSegAILib.models.catalogue import extract_archive, fetch_entry, find_entry, load_catalogue, parse_entry
 from MedSegAILib.models.download import DownloadError, download_file
@@ -73,7 +72,7 @@ class LoopbackServer:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self) -> LoopbackServer:
         self.thread.start()
         return self
 
@@ -97,7 +96,10 @@ def test_download_is_checked_against_sha256(server, tmp_path):
     server.files["/model.bin"] = data
     fractions = []
     path = download_file(
-        server.url("/model.bin"), tmp_path / "model.bin", sha256=hashlib.sha256(data).hexdigest(), size=len(data),
+        server.url("/model.bin"),
+        tmp_path / "model.bin",
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
         progress=lambda fraction, message: fractions.append(fraction),
     )
     assert path.read_bytes() == data
@@ -127,7 +129,9 @@ def test_server_ignoring_range_restarts_cleanly(server, tmp_path):
     server.files["/m.bin"] = data
     server.ignore_range = True
     (tmp_path / "m.bin.part").write_bytes(data[:1000])
-    download_file(server.url("/m.bin"), tmp_path / "m.bin", sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    download_file(
+        server.url("/m.bin"), tmp_path / "m.bin", sha256=hashlib.sha256(data).hexdigest(), size=len(data)
+    )
     assert (tmp_path / "m.bin").read_bytes() == data
 
 
@@ -135,7 +139,12 @@ def test_corrupted_download_is_refused_and_removed(server, tmp_path):
     data = payload()
     server.files["/model.bin"] = data[:-1] + b"\x00"  # one byte differs
     with pytest.raises(DownloadError, match="SHA-256 .* expected .*removed"):
-        download_file(server.url("/model.bin"), tmp_path / "model.bin", sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+        download_file(
+            server.url("/model.bin"),
+            tmp_path / "model.bin",
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -143,7 +152,12 @@ def test_corrupted_file_already_in_cache_is_replaced(server, tmp_path):
     data = payload()
     server.files["/model.bin"] = data
     (tmp_path / "model.bin").write_bytes(b"tampered")
-    download_file(server.url("/model.bin"), tmp_path / "model.bin", sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    download_file(
+        server.url("/model.bin"),
+        tmp_path / "model.bin",
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+    )
     assert (tmp_path / "model.bin").read_bytes() == data
 
 
@@ -156,8 +170,14 @@ def test_cancelled_download_keeps_part_file_for_resume(server, tmp_path):
         token.cancel()
 
     with pytest.raises(Cancelled):
-        download_file(server.url("/big.bin"), tmp_path / "big.bin", sha256=hashlib.sha256(data).hexdigest(), size=len(data),
-                      progress=cancel_after_first_chunk, cancel=token)
+        download_file(
+            server.url("/big.bin"),
+            tmp_path / "big.bin",
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            progress=cancel_after_first_chunk,
+            cancel=token,
+        )
     assert 0 < (tmp_path / "big.bin.part").stat().st_size < len(data)
 
 
@@ -182,10 +202,19 @@ def write_catalogue(path: Path, entries: list[dict]) -> Path:
 def test_catalogue_entry_fetches_verifies_and_unpacks(server, tmp_path):
     archive = make_model_zip()
     server.files["/tiny_model.zip"] = archive
-    catalogue = write_catalogue(tmp_path / "catalogue.json", [{
-        "name": "tiny", "kind": "monai_bundle", "url": server.url("/tiny_model.zip"),
-        "sha256": hashlib.sha256(archive).hexdigest(), "size": len(archive), "licence": "Apache-2.0",
-    }])
+    catalogue = write_catalogue(
+        tmp_path / "catalogue.json",
+        [
+            {
+                "name": "tiny",
+                "kind": "monai_bundle",
+                "url": server.url("/tiny_model.zip"),
+                "sha256": hashlib.sha256(archive).hexdigest(),
+                "size": len(archive),
+                "licence": "Apache-2.0",
+            }
+        ],
+    )
     entry = find_entry("tiny", load_catalogue([catalogue]))
     root = fetch_entry(entry, cache=tmp_path / "cache")
     assert (root / "configs" / "metadata.json").is_file()
@@ -199,38 +228,68 @@ def test_catalogue_entry_fetches_verifies_and_unpacks(server, tmp_path):
 def test_catalogue_relative_url_is_a_local_file(tmp_path):
     archive = make_model_zip()
     (tmp_path / "tiny_model.zip").write_bytes(archive)
-    catalogue = write_catalogue(tmp_path / "catalogue.json", [{
-        "name": "tiny", "kind": "monai_bundle", "url": "tiny_model.zip",
-        "sha256": hashlib.sha256(archive).hexdigest(), "size": len(archive), "licence": "CC-BY-4.0",
-    }])
+    catalogue = write_catalogue(
+        tmp_path / "catalogue.json",
+        [
+            {
+                "name": "tiny",
+                "kind": "monai_bundle",
+                "url": "tiny_model.zip",
+                "sha256": hashlib.sha256(archive).hexdigest(),
+                "size": len(archive),
+                "licence": "CC-BY-4.0",
+            }
+        ],
+    )
     root = fetch_entry(load_catalogue([catalogue])["tiny"], cache=tmp_path / "cache")
     assert (root / "models" / "model.pt").is_file()
 
 
 def test_user_catalogue_from_environment_overrides_shipped(tmp_path, monkeypatch):
     archive = make_model_zip()
-    user = write_catalogue(tmp_path / "mine.json", [{
-        "name": "tiny", "kind": "monai_bundle", "url": "https://example.org/tiny.zip",
-        "sha256": hashlib.sha256(archive).hexdigest(), "size": len(archive), "licence": "MIT",
-    }])
+    user = write_catalogue(
+        tmp_path / "mine.json",
+        [
+            {
+                "name": "tiny",
+                "kind": "monai_bundle",
+                "url": "https://example.org/tiny.zip",
+                "sha256": hashlib.sha256(archive).hexdigest(),
+                "size": len(archive),
+                "licence": "MIT",
+            }
+        ],
+    )
     monkeypatch.setenv("MEDSEGAI_CATALOGUE", str(user))
     assert load_catalogue()["tiny"].licence == "MIT"
 
 
 def test_shipped_catalogue_is_valid():
-    for entry in load_catalogue([Path(__file__).parents[2] / "MedSegAI" / "MedSegAILib" / "models" / "catalogue.json"]).values():
+    for entry in load_catalogue(
+        [Path(__file__).parents[2] / "MedSegAI" / "MedSegAILib" / "models" / "catalogue.json"]
+    ).values():
         assert entry.url.startswith("https://") and len(entry.sha256) == 64
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("sha256", "abc", "64 hexadecimal"),
-    ("kind", "pickle", "not one of"),
-    ("size", 0, "positive"),
-    ("url", "ftp://host/x.zip", "not http"),
-    ("url", "https://host/model.pt", "archive"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("sha256", "abc", "64 hexadecimal"),
+        ("kind", "pickle", "not one of"),
+        ("size", 0, "positive"),
+        ("url", "ftp://host/x.zip", "not http"),
+        ("url", "https://host/model.pt", "archive"),
+    ],
+)
 def test_bad_catalogue_entries_are_refused(tmp_path, field, value, message):
-    entry = {"name": "x", "kind": "monai_bundle", "url": "https://host/x.zip", "sha256": "0" * 64, "size": 10, "licence": "MIT"}
+    entry = {
+        "name": "x",
+        "kind": "monai_bundle",
+        "url": "https://host/x.zip",
+        "sha256": "0" * 64,
+        "size": 10,
+        "licence": "MIT",
+    }
     entry[field] = value
     with pytest.raises(InputError, match=message):
         parse_entry(entry, tmp_path / "catalogue.json")

@@ -7,12 +7,11 @@ import shutil
 
 import pytest
 import torch
-
-from model_folder import write_test_model
 from MedSegAILib.errors import InputError
 from MedSegAILib.models import registry
 from MedSegAILib.models.card import load_model_card
 from MedSegAILib.models.registry import LoadedModel, installed_models, load_model, resolve_model
+from model_folder import write_test_model
 
 
 @pytest.fixture

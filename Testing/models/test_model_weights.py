@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
-
 from MedSegAILib.errors import InputError
 from MedSegAILib.models.weights import load_state_dict, sha256_of_file, verify_sha256
+from safetensors.torch import save_file
 
 
 def digest(path: Path) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from model_folder import write_test_model
 from MedSegAILib.cli.main import main
+from model_folder import write_test_model
 
 
 def test_list_json_reports_task_labels_spacing_version_size_and_source(tmp_path, monkeypatch, capsys):

@@ -8,9 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from bundle_factory import make_segmentation_bundle
-from model_folder import card_dict
 from MedSegAILib.errors import InputError
 from MedSegAILib.io.volume import Volume
 from MedSegAILib.models.bundle import bundle_card_data
@@ -19,6 +17,7 @@ from MedSegAILib.models.install import import_model
 from MedSegAILib.models.registry import load_model
 from MedSegAILib.models.torchscript import load_torchscript
 from MedSegAILib.models.weights import sha256_of_file
+from model_folder import card_dict
 
 
 class Thresholds(torch.nn.Module):
@@ -29,12 +28,18 @@ class Thresholds(torch.nn.Module):
         return torch.cat([background, (x > 0).float() * 10 - 5, (x > 0.5).float() * 20 - 10], dim=1)
 
 
-def torchscript_folder(folder, network: torch.nn.Module = Thresholds(), **network_card):
+def torchscript_folder(folder, network: torch.nn.Module | None = None, **network_card):
+    if network is None:
+        network = Thresholds()
     folder.mkdir(parents=True, exist_ok=True)
     torch.jit.save(torch.jit.script(network), str(folder / "model.ts"))
     card = card_dict(name="scripted", weights_file="model.ts", sha256=sha256_of_file(folder / "model.ts"))
     card["labels"] = copy.deepcopy(card["labels"][:2])
-    card["network"] = {"name": "torchscript", "output_classes": ["background", card["labels"][0]["name"], card["labels"][1]["name"]], **network_card}
+    card["network"] = {
+        "name": "torchscript",
+        "output_classes": ["background", card["labels"][0]["name"], card["labels"][1]["name"]],
+        **network_card,
+    }
     card["weights"]["format"] = "torchscript"
     (folder / "model_card.json").write_text(json.dumps(card))
     return folder

@@ -1,7 +1,6 @@
 """Label overlays for figures: each label in its colour, the rest transparent."""
 
 import numpy as np
-
 from MedSegAILib.report.overlay import label_overlay
 
 

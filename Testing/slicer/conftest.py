@@ -17,7 +17,11 @@ from MedSegAILib.slicer.volume_nodes import set_node_geometry  # noqa: E402
 def attach_logics(mrml_scene) -> list:
     """Attach the application, Segmentations and Markups logics, as Slicer does at startup
     (they add the selection node and register the storage nodes of their node classes)."""
-    logics = [slicer.vtkMRMLApplicationLogic(), slicer.vtkSlicerSegmentationsModuleLogic(), slicer.vtkSlicerMarkupsLogic()]
+    logics = [
+        slicer.vtkMRMLApplicationLogic(),
+        slicer.vtkSlicerSegmentationsModuleLogic(),
+        slicer.vtkSlicerMarkupsLogic(),
+    ]
     for logic in logics:
         logic.SetMRMLScene(mrml_scene)
     return logics

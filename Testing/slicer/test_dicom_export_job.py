@@ -26,7 +26,9 @@ from MedSegAIModule.jobs import JobController  # noqa: E402
 from MedSegAIModule.parameters import Settings  # noqa: E402
 from MedSegAIModule.process_runner import FAILED, SUCCEEDED, JobResult  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore:The string .* is unlikely to represent the intended person name")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:The string .* is unlikely to represent the intended person name"
+)
 
 
 class InProcessEngine:
@@ -39,7 +41,9 @@ class InProcessEngine:
         assert list(argv[1:3]) == ["-m", "MedSegAILib"]
         self.argv = list(argv)
         code = main(self.argv[3:] + ["--quiet", "--threads", "1"])
-        self.result = JobResult(SUCCEEDED if code == 0 else FAILED, code, "Done." if code == 0 else f"exit {code}")
+        self.result = JobResult(
+            SUCCEEDED if code == 0 else FAILED, code, "Done." if code == 0 else f"exit {code}"
+        )
 
     def poll(self):
         return []
@@ -67,14 +71,24 @@ class View:
 
 @pytest.fixture
 def stand_in_model(monkeypatch):
-    labels = [{"value": value, "name": name, "color": [200, 40 * value, 100], "terminology": TERMINOLOGY[name]}
-              for value, name in ((1, "left lung"), (2, "right lung"), (3, "lung nodule"))]
-    card = parse_model_card({
-        "name": "density-test", "version": "0", "task": "segmentation", "labels": labels,
-        "input": {"spacing": [4.0, 4.0, 4.0], "normalization": WINDOW, "patch_size": [32, 32, 32]},
-        "network": {"name": "DensityNetwork", "output_classes": ["background", "lung", "lung nodule"]},
-        "weights": {"file": "none", "sha256": "0" * 64}, "training": {}, "metrics": {}, "limits": [],
-    })
+    labels = [
+        {"value": value, "name": name, "color": [200, 40 * value, 100], "terminology": TERMINOLOGY[name]}
+        for value, name in ((1, "left lung"), (2, "right lung"), (3, "lung nodule"))
+    ]
+    card = parse_model_card(
+        {
+            "name": "density-test",
+            "version": "0",
+            "task": "segmentation",
+            "labels": labels,
+            "input": {"spacing": [4.0, 4.0, 4.0], "normalization": WINDOW, "patch_size": [32, 32, 32]},
+            "network": {"name": "DensityNetwork", "output_classes": ["background", "lung", "lung nodule"]},
+            "weights": {"file": "none", "sha256": "0" * 64},
+            "training": {},
+            "metrics": {},
+            "limits": [],
+        }
+    )
     model = LoadedModel(card=card, network=DensityNetwork().eval(), device=torch.device("cpu"))
     monkeypatch.setattr(runner, "resolve_model", lambda name: card)
     monkeypatch.setattr(runner, "load_model", lambda card, device: model)
@@ -88,18 +102,27 @@ def ct64_from_dicom(dicom_volume_node, shared_data):
 
 def segment_voxels(segmentation_node, volume_node) -> np.ndarray:
     """The segmentation as a label map on the volume's grid (value = segment index + 1)."""
-    labelmap, segment_ids = volume_node.GetScene().AddNewNodeByClass("vtkMRMLLabelMapVolumeNode"), vtk.vtkStringArray()
+    labelmap, segment_ids = (
+        volume_node.GetScene().AddNewNodeByClass("vtkMRMLLabelMapVolumeNode"),
+        vtk.vtkStringArray(),
+    )
     segmentation_node.GetSegmentation().GetSegmentIDs(segment_ids)
-    slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(segmentation_node, segment_ids, labelmap, volume_node)
+    slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
+        segmentation_node, segment_ids, labelmap, volume_node
+    )
     return slicer.util.arrayFromVolume(labelmap).copy()
 
 
-def test_segment_with_dicom_export_writes_a_seg_of_the_series_that_loads_back_onto_the_volume(ct64_from_dicom, stand_in_model, tmp_path):
+def test_segment_with_dicom_export_writes_a_seg_of_the_series_that_loads_back_onto_the_volume(
+    ct64_from_dicom, stand_in_model, tmp_path
+):
     node, lookup, _, volume = ct64_from_dicom
     view, loaded = View(), []
     controller = JobController(InProcessEngine(), view, python="python", env={}, file_for_instance=lookup)
 
-    controller.segment(node, Settings(device="cpu", dicom_export=True, dicom_folder=str(tmp_path / "dicom")), loaded.append)
+    controller.segment(
+        node, Settings(device="cpu", dicom_export=True, dicom_folder=str(tmp_path / "dicom")), loaded.append
+    )
     assert not controller.poll()
 
     assert view.errors == [] and view.status == [f"Segmentation done; DICOM written to {tmp_path / 'dicom'}."]
@@ -112,13 +135,18 @@ def test_segment_with_dicom_export_writes_a_seg_of_the_series_that_loads_back_on
     reloaded = import_dicom_seg_onto_volume(seg_path, node, lookup)
 
     segmentation = reloaded.GetSegmentation()
-    assert [segmentation.GetNthSegment(n).GetName() for n in range(segmentation.GetNumberOfSegments())] == \
-        [label.name for label in loaded[0].labels if (engine_result == label.value).any()]
-    by_name = {segmentation.GetNthSegment(n).GetName(): n + 1 for n in range(segmentation.GetNumberOfSegments())}
+    assert [segmentation.GetNthSegment(n).GetName() for n in range(segmentation.GetNumberOfSegments())] == [
+        label.name for label in loaded[0].labels if (engine_result == label.value).any()
+    ]
+    by_name = {
+        segmentation.GetNthSegment(n).GetName(): n + 1 for n in range(segmentation.GetNumberOfSegments())
+    }
     reloaded_voxels = segment_voxels(reloaded, node)
     for label in loaded[0].labels:
         if label.name in by_name:
-            np.testing.assert_array_equal(reloaded_voxels == by_name[label.name], engine_result == label.value)
+            np.testing.assert_array_equal(
+                reloaded_voxels == by_name[label.name], engine_result == label.value
+            )
 
 
 def test_detect_with_dicom_export_writes_the_findings_sr_and_seg(ct64_from_dicom, stand_in_model, tmp_path):

@@ -11,13 +11,14 @@ import SimpleITK as sitk
 
 slicer = pytest.importorskip("slicer")
 vtk = pytest.importorskip("vtk")
-from vtk.util import numpy_support  # noqa: E402
-
 from MedSegAILib.errors import InputError  # noqa: E402
 from MedSegAILib.io import read_volume  # noqa: E402
 from MedSegAILib.slicer.dicom_seg_import import import_dicom_seg  # noqa: E402
+from vtk.util import numpy_support  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore:The string .* is unlikely to represent the intended person name")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:The string .* is unlikely to represent the intended person name"
+)
 
 
 def _segment_array(node, segment_id):
@@ -25,7 +26,9 @@ def _segment_array(node, segment_id):
     image = slicer.vtkOrientedImageData()
     node.GetBinaryLabelmapRepresentation(segment_id, image)
     i0, i1, j0, j1, k0, k1 = image.GetExtent()
-    array = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(k1 - k0 + 1, j1 - j0 + 1, i1 - i0 + 1)
+    array = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(
+        k1 - k0 + 1, j1 - j0 + 1, i1 - i0 + 1
+    )
     matrix = vtk.vtkMatrix4x4()
     image.GetImageToWorldMatrix(matrix)
     return array, (i0, j0, k0), np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
-import slicer
 import vtk
-
 from MedSegAILib.errors import InputError
 from MedSegAILib.io import read_volume
 from MedSegAILib.slicer.engine_input import write_engine_input

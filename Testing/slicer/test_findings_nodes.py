@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from MedSegAILib.detection.detector import Finding as DetectorFinding
 from MedSegAILib.detection.measure import NoduleMeasurement, lung_rads_category
 from MedSegAILib.errors import InputError
@@ -15,26 +14,42 @@ from MedSegAILib.slicer.findings_nodes import TABLE_COLUMNS
 from MedSegAILib.slicer.outputs import load_detect_outputs
 
 
-
-def engine_finding(finding_id: int, center, long_axis: float, short_axis: float, volume: float, score: float) -> dict:
+def engine_finding(
+    finding_id: int, center, long_axis: float, short_axis: float, volume: float, score: float
+) -> dict:
     """A finding as `medsegai detect` writes it (its own to_json), so the adapter reads the engine's keys."""
     mean = round((long_axis + short_axis) / 2, 1)
-    measurement = NoduleMeasurement(center=tuple(center), bbox=(tuple(c - 4 for c in center), tuple(c + 4 for c in center)),
-                                    volume_mm3=volume, long_axis_mm=long_axis, short_axis_mm=short_axis,
-                                    mean_diameter_mm=mean, lung_rads=lung_rads_category(mean), voxels=10)
+    measurement = NoduleMeasurement(
+        center=tuple(center),
+        bbox=(tuple(c - 4 for c in center), tuple(c + 4 for c in center)),
+        volume_mm3=volume,
+        long_axis_mm=long_axis,
+        short_axis_mm=short_axis,
+        mean_diameter_mm=mean,
+        lung_rads=lung_rads_category(mean),
+        voxels=10,
+    )
     return DetectorFinding(finding_id, score, measurement, None, mask_slices=(), mask=np.zeros(0)).to_json()
 
 
 FINDINGS = {
     "coordinate_system": "LPS",
     "units": "mm",
-    "findings": [engine_finding(1, (-100.0, 40.0, -195.0), 8.5, 7.9, 310.0, 0.93),
-                 engine_finding(2, (-115.5, 33.0, -190.0), 4.0, 3.0, 30.0, 0.41)],
+    "findings": [
+        engine_finding(1, (-100.0, 40.0, -195.0), 8.5, 7.9, 310.0, 0.93),
+        engine_finding(2, (-115.5, 33.0, -190.0), 4.0, 3.0, 30.0, 0.41),
+    ],
 }
 # With --uncertainty N each finding also has the summary `uncertainty.summary.region_summary` writes.
 FINDINGS["findings"][1]["uncertainty"] = {
-    "volume_mm3": 30.0, "mean_entropy": 0.2, "mean_mutual_information": 0.05, "uncertain_volume_mm3": 12.0,
-    "uncertain_fraction": 0.4, "dice_agreement": 0.8, "dice_agreement_min": 0.7, "needs_review": True,
+    "volume_mm3": 30.0,
+    "mean_entropy": 0.2,
+    "mean_mutual_information": 0.05,
+    "uncertain_volume_mm3": 12.0,
+    "uncertain_fraction": 0.4,
+    "dice_agreement": 0.8,
+    "dice_agreement_min": 0.7,
+    "needs_review": True,
 }
 
 
@@ -84,7 +99,9 @@ def test_nodules_become_one_segment_per_finding(detect_outdir, ct_node):
 
 def test_no_findings_gives_empty_markups_and_table(tmp_path, ct_node, ct_grid):
     write_label_map(np.zeros(ct_grid.array.shape, np.uint8), ct_grid, tmp_path / "nodules.nii.gz")
-    (tmp_path / "findings.json").write_text(json.dumps({"coordinate_system": "LPS", "units": "mm", "findings": []}))
+    (tmp_path / "findings.json").write_text(
+        json.dumps({"coordinate_system": "LPS", "units": "mm", "findings": []})
+    )
 
     outputs = load_detect_outputs(tmp_path, ct_node, "chest CT")
     assert outputs.markups.GetNumberOfControlPoints() == 0

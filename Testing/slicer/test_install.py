@@ -45,7 +45,9 @@ def test_torch_comes_from_the_pytorch_extension_when_present_else_pip():
 
 
 def test_nothing_is_asked_when_everything_is_installed():
-    installed = dict(SLICER_ONLY, torch="2.13.0", **{r.split("==")[0]: r.split("==")[1] for r in REQUIREMENTS})
+    installed = dict(
+        SLICER_ONLY, torch="2.13.0", **{r.split("==")[0]: r.split("==")[1] for r in REQUIREMENTS}
+    )
     plan = plan_install(installed, pytorch_utils_available=False)
     assert not plan.needed
     asked = []
@@ -75,7 +77,9 @@ def test_confirmed_install_uses_pytorchutils_then_pip_with_constraints():
         path = Path(args[args.index("--constraint") + 1])
         constraint_files.append(path.read_text().split())
 
-    assert install_dependencies(plan, lambda text: True, pip_install, lambda: calls.append("torch via PyTorchUtils"))
+    assert install_dependencies(
+        plan, lambda text: True, pip_install, lambda: calls.append("torch via PyTorchUtils")
+    )
     assert calls[0] == "torch via PyTorchUtils"
     assert calls[1][: len(REQUIREMENTS)] == list(REQUIREMENTS)
     assert {"numpy==1.26.4", "SimpleITK==2.4.0", "vtk==9.4.2"} <= set(constraint_files[0])

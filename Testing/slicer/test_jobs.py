@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from MedSegAIModule.jobs import JobController
 from MedSegAIModule.parameters import Settings
 from MedSegAIModule.process_runner import CANCELLED, FAILED, JobResult, Progress, SubprocessRunner
@@ -35,7 +34,8 @@ print("[ 30%] preprocess", file=sys.stderr, flush=True)
 labels = sitk.Cast(image > 0, sitk.sitkUInt8)
 import os; os.makedirs(outdir, exist_ok=True)
 sitk.WriteImage(labels, os.path.join(outdir, "segmentation.nii.gz"))
-json.dump({{"labels": [{{"value": 1, "name": "left lung", "color": [0, 151, 206]}}]}}, open(os.path.join(outdir, "labels.json"), "w"))
+labels_json = {{"labels": [{{"value": 1, "name": "left lung", "color": [0, 151, 206]}}]}}
+json.dump(labels_json, open(os.path.join(outdir, "labels.json"), "w"))
 print("[100%] done", file=sys.stderr, flush=True)
 """
 
@@ -112,7 +112,11 @@ def test_segment_runs_out_of_process_and_loads_a_segmentation(ct_node, ct_grid, 
 
 
 def test_an_engine_error_reaches_the_view_and_the_work_folder_is_removed(ct_node):
-    runner = FakeRunner(JobResult(FAILED, 2, "Input problem: input.nrrd: grid too small for the model; give the whole chest CT"))
+    runner = FakeRunner(
+        JobResult(
+            FAILED, 2, "Input problem: input.nrrd: grid too small for the model; give the whole chest CT"
+        )
+    )
     view = RecordingView()
     controller = JobController(runner, view, python="python", env={})
 
@@ -166,26 +170,48 @@ def test_export_writes_the_edited_segmentation_and_calls_export_stl(scene, ct_no
     labels = np.zeros(ct_grid.array.shape, np.uint8)
     labels[1:4, 1:4, 1:4] = 1
     write_label_map(labels, ct_grid, tmp_path / "segmentation.nii.gz")
-    (tmp_path / "labels.json").write_text('{"labels": [{"value": 1, "name": "right lung", "color": [1, 2, 3]}]}')
+    (tmp_path / "labels.json").write_text(
+        '{"labels": [{"value": 1, "name": "right lung", "color": [1, 2, 3]}]}'
+    )
     segmentation = load_segment_outputs(tmp_path, ct_node, "ct").segmentation
     runner = FakeRunner(JobResult("succeeded", 0, "Done."))
     view, exported = RecordingView(), []
     controller = JobController(runner, view, python="python", env={})
 
-    settings = Settings(export_folder=str(tmp_path / "meshes"), export_format="ply", export_coords="ras", smoothing=0, decimation=0.5)
+    settings = Settings(
+        export_folder=str(tmp_path / "meshes"),
+        export_format="ply",
+        export_coords="ras",
+        smoothing=0,
+        decimation=0.5,
+    )
     controller.export(segmentation, ct_node, settings, exported.append)
     argv = runner.argv
     assert argv[:4] == ["python", "-m", "MedSegAILib", "export-stl"]
     assert Path(argv[4]).name == "segmentation.nii.gz" and Path(argv[4]).exists()
-    assert argv[5:] == ["-o", str(tmp_path / "meshes"), "--labels", str(Path(argv[4]).parent / "labels.json"),
-                        "--format", "ply", "--coords", "ras", "--smooth", "0", "--decimate", "0.5"]
+    assert argv[5:] == [
+        "-o",
+        str(tmp_path / "meshes"),
+        "--labels",
+        str(Path(argv[4]).parent / "labels.json"),
+        "--format",
+        "ply",
+        "--coords",
+        "ras",
+        "--smooth",
+        "0",
+        "--decimate",
+        "0.5",
+    ]
     run_until_done(controller)
     assert exported == [tmp_path / "meshes"] and view.status == ["Export done."]
 
 
 def test_dicom_export_gives_the_engine_the_original_series_and_dicom_out(dicom_ct, tmp_path):
     node, lookup, files, _ = dicom_ct
-    settings = Settings(device="cpu", threshold=0.35, dicom_export=True, dicom_folder=str(tmp_path / "dicom out"))
+    settings = Settings(
+        device="cpu", threshold=0.35, dicom_export=True, dicom_folder=str(tmp_path / "dicom out")
+    )
     for start, command in [(JobController.segment, "segment"), (JobController.detect, "detect")]:
         runner = FakeRunner(None)
         controller = JobController(runner, RecordingView(), python="python", env={}, file_for_instance=lookup)
@@ -195,7 +221,9 @@ def test_dicom_export_gives_the_engine_the_original_series_and_dicom_out(dicom_c
         argv = runner.argv
         assert argv[3] == command
         series = Path(argv[4])
-        assert series.is_dir() and sorted(p.resolve() for p in series.iterdir()) == sorted(f.resolve() for f in files)
+        assert series.is_dir() and sorted(p.resolve() for p in series.iterdir()) == sorted(
+            f.resolve() for f in files
+        )
         assert argv[-2:] == ["--dicom-out", str(tmp_path / "dicom out")]
         controller.cancel()
         run_until_done(controller)
@@ -211,5 +239,7 @@ def test_dicom_export_of_a_converted_volume_or_without_a_folder_is_explained(ct_
     controller.detect(ct_node, Settings(dicom_export=True, dicom_folder=str(tmp_path)), lambda outputs: None)
 
     assert view.errors[0] == "Choose a folder for the DICOM SEG / SR first."
-    assert view.errors[1].startswith("chest CT: the volume was not loaded from DICOM, so no DICOM SEG / SR can refer to it")
+    assert view.errors[1].startswith(
+        "chest CT: the volume was not loaded from DICOM, so no DICOM SEG / SR can refer to it"
+    )
     assert runner.argv is None and not controller.running

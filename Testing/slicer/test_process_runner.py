@@ -8,7 +8,6 @@ import textwrap
 import time
 
 import pytest
-
 from MedSegAIModule.process_runner import CANCELLED, FAILED, SUCCEEDED, SubprocessRunner, user_message
 
 
@@ -19,30 +18,45 @@ def script(tmp_path, name: str, body: str) -> str:
 
 
 def test_progress_lines_are_parsed_and_a_clean_exit_succeeds(tmp_path):
-    child = script(tmp_path, "progress.py", """
+    child = script(
+        tmp_path,
+        "progress.py",
+        """
         import sys
         for percent, message in [(0, "load"), (42, "inference: window 3/8"), (100, "done")]:
             print(f"[{percent:3d}%] {message}", file=sys.stderr, flush=True)
         print("a line that is not progress")
-    """)
+    """,
+    )
     runner = SubprocessRunner()
     runner.start([sys.executable, child])
     result = runner.wait(30)
 
     assert result.status == SUCCEEDED and result.returncode == 0
     progress = runner.poll()
-    assert [(p.fraction, p.message) for p in progress] == [(0.0, "load"), (0.42, "inference: window 3/8"), (1.0, "done")]
+    assert [(p.fraction, p.message) for p in progress] == [
+        (0.0, "load"),
+        (0.42, "inference: window 3/8"),
+        (1.0, "done"),
+    ]
     assert "a line that is not progress" in result.log
     assert runner.poll() == []
 
 
 def test_an_input_error_exit_2_becomes_one_user_message(tmp_path):
-    child = script(tmp_path, "bad_input.py", """
+    child = script(
+        tmp_path,
+        "bad_input.py",
+        """
         import sys
         print("[ 10%] reading", file=sys.stderr)
-        print("medsegai: error: ct.nrrd: image is not 3-D (size (5, 5)); give a 3-D CT volume", file=sys.stderr)
+        print(
+            "medsegai: error: ct.nrrd: image is not 3-D (size (5, 5)); give a 3-D CT volume",
+            file=sys.stderr,
+        )
         sys.exit(2)
-    """)
+    """,
+    )
     runner = SubprocessRunner()
     runner.start([sys.executable, child])
     result = runner.wait(30)
@@ -52,24 +66,39 @@ def test_an_input_error_exit_2_becomes_one_user_message(tmp_path):
 
 
 def test_a_crash_shows_the_exception_line_not_the_traceback(tmp_path):
-    child = script(tmp_path, "crash.py", """
+    child = script(
+        tmp_path,
+        "crash.py",
+        """
         def inner():
             raise MemoryError("cannot allocate 12 GB for the sliding window")
         inner()
-    """)
+    """,
+    )
     runner = SubprocessRunner()
     runner.start([sys.executable, child])
     result = runner.wait(30)
 
     assert result.status == FAILED and result.returncode == 1
-    assert result.message == "Segmentation engine failed: MemoryError: cannot allocate 12 GB for the sliding window"
+    assert (
+        result.message
+        == "Segmentation engine failed: MemoryError: cannot allocate 12 GB for the sliding window"
+    )
     assert "Traceback" not in result.message and "\n" not in result.message
 
 
 def test_messages_for_internal_errors_and_silent_failures():
-    assert user_message(1, ["[ 50%] inference", "medsegai: internal error: RuntimeError: CUDA out of memory (set MEDSEGAI_DEBUG=1 for details)"]) == (
-        "Segmentation engine failed: RuntimeError: CUDA out of memory (set MEDSEGAI_DEBUG=1 for details)")
-    assert user_message(137, []) == "Segmentation engine failed: the engine stopped with exit code 137 and no message"
+    assert user_message(
+        1,
+        [
+            "[ 50%] inference",
+            "medsegai: internal error: RuntimeError: CUDA out of memory (set MEDSEGAI_DEBUG=1 for details)",
+        ],
+    ) == ("Segmentation engine failed: RuntimeError: CUDA out of memory (set MEDSEGAI_DEBUG=1 for details)")
+    assert (
+        user_message(137, [])
+        == "Segmentation engine failed: the engine stopped with exit code 137 and no message"
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -88,13 +117,17 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(os.name != "posix", reason="process groups are POSIX")
 def test_cancel_stops_the_child_and_the_processes_it_started(tmp_path):
     pid_file = tmp_path / "grandchild.pid"
-    child = script(tmp_path, "sleeper.py", f"""
+    child = script(
+        tmp_path,
+        "sleeper.py",
+        f"""
         import subprocess, sys, time
         grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
         open({str(pid_file)!r}, "w").write(str(grandchild.pid))
         print("[  5%] started", file=sys.stderr, flush=True)
         time.sleep(120)
-    """)
+    """,
+    )
     runner = SubprocessRunner(terminate_timeout=5)
     runner.start([sys.executable, child])
     deadline = time.monotonic() + 30
@@ -115,12 +148,16 @@ def test_cancel_stops_the_child_and_the_processes_it_started(tmp_path):
 
 
 def test_cancel_kills_a_child_that_ignores_terminate(tmp_path):
-    child = script(tmp_path, "stubborn.py", """
+    child = script(
+        tmp_path,
+        "stubborn.py",
+        """
         import signal, sys, time
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("[  1%] ignoring SIGTERM", file=sys.stderr, flush=True)
         time.sleep(120)
-    """)
+    """,
+    )
     runner = SubprocessRunner(terminate_timeout=0.5)
     runner.start([sys.executable, child])
     deadline = time.monotonic() + 30

@@ -8,20 +8,34 @@ import numpy as np
 import pytest
 import slicer
 import vtk
-
 from MedSegAILib.errors import InputError
 from MedSegAILib.io import write_label_map
+from MedSegAILib.models.card import read_labels_json
 from MedSegAILib.models.terminology import slicer_terminology_string, terminology_for
 from MedSegAILib.slicer.outputs import load_segment_outputs
-from MedSegAILib.models.card import read_labels_json
 from MedSegAILib.slicer.segmentation_nodes import write_segmentation_label_map
 from MedSegAILib.slicer.volume_nodes import read_output_image
 
 LABELS = {
     "labels": [
-        {"value": 1, "name": "left lung", "color": [128, 174, 128], "terminology": terminology_for("left lung")},
-        {"value": 2, "name": "right lung", "color": [241, 214, 145], "terminology": terminology_for("right lung")},
-        {"value": 3, "name": "lung nodule", "color": [255, 0, 0], "terminology": terminology_for("lung nodule")},
+        {
+            "value": 1,
+            "name": "left lung",
+            "color": [128, 174, 128],
+            "terminology": terminology_for("left lung"),
+        },
+        {
+            "value": 2,
+            "name": "right lung",
+            "color": [241, 214, 145],
+            "terminology": terminology_for("right lung"),
+        },
+        {
+            "value": 3,
+            "name": "lung nodule",
+            "color": [255, 0, 0],
+            "terminology": terminology_for("lung nodule"),
+        },
     ]
 }
 
@@ -44,7 +58,10 @@ def segment_outdir(tmp_path, ct_grid, label_array):
 
 def segments_by_name(segmentation_node) -> dict:
     segmentation = segmentation_node.GetSegmentation()
-    return {segmentation.GetNthSegment(i).GetName(): segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())}
+    return {
+        segmentation.GetNthSegment(i).GetName(): segmentation.GetNthSegmentID(i)
+        for i in range(segmentation.GetNumberOfSegments())
+    }
 
 
 def segment_array(segmentation_node, segment_id, reference_node) -> np.ndarray:
@@ -53,7 +70,9 @@ def segment_array(segmentation_node, segment_id, reference_node) -> np.ndarray:
     labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
     ids = vtk.vtkStringArray()
     ids.InsertNextValue(segment_id)
-    assert slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(segmentation_node, ids, labelmap, reference_node)
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
+        segmentation_node, ids, labelmap, reference_node
+    )
     return slicer.util.arrayFromVolume(labelmap).copy()
 
 
@@ -67,7 +86,9 @@ def test_every_label_becomes_a_named_coloured_segment_with_terminology(segment_o
     assert list(names) == ["left lung", "right lung", "lung nodule"]
     nodule = segmentation.GetSegment(names["lung nodule"])
     np.testing.assert_allclose(nodule.GetColor(), (1.0, 0.0, 0.0))
-    np.testing.assert_allclose(segmentation.GetSegment(names["left lung"]).GetColor(), np.array([128, 174, 128]) / 255)
+    np.testing.assert_allclose(
+        segmentation.GetSegment(names["left lung"]).GetColor(), np.array([128, 174, 128]) / 255
+    )
     tag = vtk.reference("")
     assert nodule.GetTag(nodule.GetTerminologyEntryTagName(), tag)
     tag = str(tag)
@@ -106,7 +127,9 @@ def test_a_label_voxel_maps_to_the_same_ras_point(segment_outdir, ct_node, ct_gr
     np.testing.assert_allclose(ras, [-lps[0], -lps[1], lps[2]], atol=1e-3)
 
 
-def test_a_named_label_without_voxels_is_an_empty_segment_to_paint(segment_outdir, ct_node, ct_grid, label_array):
+def test_a_named_label_without_voxels_is_an_empty_segment_to_paint(
+    segment_outdir, ct_node, ct_grid, label_array
+):
     label_array[label_array == 3] = 0
     write_label_map(label_array, ct_grid, segment_outdir / "segmentation.nii.gz")
 
@@ -119,14 +142,19 @@ def test_missing_outputs_are_reported_in_one_line(tmp_path, ct_node):
         load_segment_outputs(tmp_path, ct_node, "chest CT")
 
 
-def test_an_edited_segmentation_is_written_back_as_a_contract_label_map(segment_outdir, ct_node, ct_grid, label_array, tmp_path):
+def test_an_edited_segmentation_is_written_back_as_a_contract_label_map(
+    segment_outdir, ct_node, ct_grid, label_array, tmp_path
+):
     node = load_segment_outputs(segment_outdir, ct_node, "chest CT").segmentation
     node.GetSegmentation().RemoveSegment(segments_by_name(node)["left lung"])
 
     labels = write_segmentation_label_map(node, ct_node, tmp_path / "edited.nii.gz", tmp_path / "edited.json")
 
-    assert [(l.value, l.name) for l in labels] == [(1, "right lung"), (2, "lung nodule")]
-    assert [l.name for l in read_labels_json(tmp_path / "edited.json")] == ["right lung", "lung nodule"]
+    assert [(label.value, label.name) for label in labels] == [(1, "right lung"), (2, "lung nodule")]
+    assert [label.name for label in read_labels_json(tmp_path / "edited.json")] == [
+        "right lung",
+        "lung nodule",
+    ]
     written = read_output_image(tmp_path / "edited.nii.gz")
     assert written.same_grid(ct_grid, tolerance=1e-4)
     np.testing.assert_array_equal(written.array == 1, label_array == 2)

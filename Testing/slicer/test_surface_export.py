@@ -8,8 +8,6 @@ import pytest
 
 slicer = pytest.importorskip("slicer", reason="needs slicer-core (pip install slicer-core)")
 
-from stl import mesh as numpy_stl  # noqa: E402
-
 from MedSegAILib.io import Volume  # noqa: E402
 from MedSegAILib.mesh import MeshOptions, export_label_meshes  # noqa: E402
 from MedSegAILib.slicer.surface_export import (  # noqa: E402
@@ -17,6 +15,7 @@ from MedSegAILib.slicer.surface_export import (  # noqa: E402
     export_surfaces_with_slicer,
     slicer_conversion_parameters,
 )
+from stl import mesh as numpy_stl  # noqa: E402
 
 NAMES = {1: ("left lung", (128, 174, 128)), 2: ("lung nodule", (255, 0, 0))}
 
@@ -60,7 +59,9 @@ def test_slicer_and_engine_give_the_same_vertices_within_the_label_bounds(scene,
     volume = oblique_labels()
     iterations = 0 if smoothing == "off" else SLICER_SMOOTHING_ITERATIONS
     options = MeshOptions(coords=coords, smoothing_iterations=iterations)
-    slicer_files = export_surfaces_with_slicer(scene, volume.array, volume, NAMES, tmp_path / "slicer", options)
+    slicer_files = export_surfaces_with_slicer(
+        scene, volume.array, volume, NAMES, tmp_path / "slicer", options
+    )
     reports = export_label_meshes(volume.array, volume, NAMES, tmp_path / "engine", options)
     assert {value: path.name for value, path in slicer_files.items()} == {r.label: r.file for r in reports}
     for report in reports:
@@ -81,17 +82,25 @@ def test_slicer_and_engine_give_the_same_vertices_within_the_label_bounds(scene,
 def test_engine_default_smoothing_stays_close_to_slicers(scene, tmp_path):
     """The engine's default (20 iterations, better volume on coarse grids) vs Slicer's default."""
     volume = oblique_labels()
-    slicer_files = export_surfaces_with_slicer(scene, volume.array, volume, NAMES, tmp_path / "slicer", MeshOptions())
+    slicer_files = export_surfaces_with_slicer(
+        scene, volume.array, volume, NAMES, tmp_path / "slicer", MeshOptions()
+    )
     reports = export_label_meshes(volume.array, volume, NAMES, tmp_path / "engine", MeshOptions())
     ellipsoid = reports[0]
-    difference = np.linalg.norm(vertices(slicer_files[1]) - vertices(tmp_path / "engine" / ellipsoid.file), axis=1)
+    difference = np.linalg.norm(
+        vertices(slicer_files[1]) - vertices(tmp_path / "engine" / ellipsoid.file), axis=1
+    )
     assert difference.mean() < 0.25  # mm, on a 0.7 x 0.9 x 2.5 mm grid
 
 
 def test_slicer_export_is_not_mirrored(scene, tmp_path):
     volume = oblique_labels()
-    lps_files = export_surfaces_with_slicer(scene, volume.array, volume, NAMES, tmp_path / "lps", MeshOptions())
-    ras_files = export_surfaces_with_slicer(scene, volume.array, volume, NAMES, tmp_path / "ras", MeshOptions(coords="ras"))
+    lps_files = export_surfaces_with_slicer(
+        scene, volume.array, volume, NAMES, tmp_path / "lps", MeshOptions()
+    )
+    ras_files = export_surfaces_with_slicer(
+        scene, volume.array, volume, NAMES, tmp_path / "ras", MeshOptions(coords="ras")
+    )
     k, j, i = np.nonzero(volume.array == 1)
     centre_lps = volume.ijk_to_lps(np.stack([i, j, k], axis=1).astype(float)).mean(axis=0)
     assert vertices(lps_files[1]).mean(axis=0) == pytest.approx(centre_lps, abs=0.3)

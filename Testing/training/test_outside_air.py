@@ -1,9 +1,8 @@
-"""The outside-air input marker: air around the patient, never the lungs, even when cut by the field of view."""
+"""The outside-air input marker: air around the patient, never the lungs, even when cut by the
+field of view."""
 
 import numpy as np
-
 from MedSegAILib.models.normalization import normalize_intensity, outside_air_mask
-
 from phantom import chest_phantom
 
 SPEC = {"type": "window", "min": -1024, "max": 600}

@@ -1,9 +1,7 @@
 """Classical pseudo-labels on a procedural phantom: the right components in the right places."""
 
 import numpy as np
-
 from medsegai_lab.pseudo_labels import lung_pseudo_labels, solid_lung_masses
-
 from phantom import chest_phantom
 
 

@@ -1,15 +1,13 @@
 """The shipped chest CT model: a valid card whose SHA-256 is that of the shipped weights."""
 
+import json
 from pathlib import Path
-
-from safetensors.torch import load_file
 
 from MedSegAILib.models.card import load_model_card
 from MedSegAILib.models.networks import build_network
 from MedSegAILib.models.weights import sha256_of_file
 from MedSegAILib.training.model_card_md import render_model_card
-
-import json
+from safetensors.torch import load_file
 
 FOLDER = Path(__file__).resolve().parents[2] / "MedSegAI" / "MedSegAILib" / "models" / "builtin" / "chest_ct"
 

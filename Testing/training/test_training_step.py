@@ -2,12 +2,10 @@
 
 import numpy as np
 import torch
-
 from MedSegAILib.models.networks import build_network
 from MedSegAILib.training.augment import AugmentOptions, sample_patch
 from MedSegAILib.training.cases import IGNORE, Case
 from MedSegAILib.training.train import dice_ce_loss, make_batch, seed_everything, train_steps
-
 from phantom import chest_phantom
 
 
@@ -22,7 +20,9 @@ def phantom_case(cropped=False):
 def test_sampled_patches_have_the_patch_shape_and_known_classes():
     rng = np.random.default_rng(0)
     for cropped in (False, True):
-        hu, label, outside = sample_patch(phantom_case(cropped), (16, 24, 24), rng, AugmentOptions(p_nodules=1.0, p_thickness=1.0))
+        hu, label, outside = sample_patch(
+            phantom_case(cropped), (16, 24, 24), rng, AugmentOptions(p_nodules=1.0, p_thickness=1.0)
+        )
         assert hu.shape == label.shape == outside.shape == (16, 24, 24)
         assert hu.dtype == np.float32
         assert set(np.unique(label)) <= {0, 1, 2, 3, IGNORE}

@@ -20,7 +20,11 @@ UI_FILE = REPO / "MedSegAI" / "Resources" / "UI" / "MedSegAI.ui"
 FALLBACKS = {
     "qMRMLWidget": ("QWidget", set(), {}),
     "ctkCollapsibleButton": ("QGroupBox", {"collapsed"}, {"text": "title"}),
-    "qMRMLNodeComboBox": ("QComboBox", {"nodeTypes", "showChildNodeTypes", "addEnabled", "removeEnabled", "noneEnabled"}, {}),
+    "qMRMLNodeComboBox": (
+        "QComboBox",
+        {"nodeTypes", "showChildNodeTypes", "addEnabled", "removeEnabled", "noneEnabled"},
+        {},
+    ),
     "ctkDirectoryButton": ("QPushButton", set(), {}),
     "ctkSliderWidget": ("QDoubleSpinBox", set(), {}),
 }
@@ -73,7 +77,9 @@ def render_panel(output: Path, width: int = 420) -> Path:
     panel = load_panel()
     panel.findChild(QComboBox, "inputVolumeSelector").addItem("chest CT (ct-64)")
     table = panel.findChild(object, "findingsTable")
-    for row, values in enumerate([("1", "8.5", "310", "0.93", "4A", "no"), ("2", "4.0", "30", "0.41", "2", "yes")]):
+    for row, values in enumerate(
+        [("1", "8.5", "310", "0.93", "4A", "no"), ("2", "4.0", "30", "0.41", "2", "yes")]
+    ):
         table.insertRow(row)
         for column, value in enumerate(values):
             table.setItem(row, column, QTableWidgetItem(value))
@@ -82,7 +88,11 @@ def render_panel(output: Path, width: int = 420) -> Path:
     panel.findChild(object, "statusLabel").setText("Segmentation done.")
     panel.findChild(object, "exportFolderButton").setText("/home/user/meshes")
     panel.findChild(object, "dicomFolderButton").setText("/home/user/dicom-out")
-    for name in ("dicomExportCheckBox", "dicomFolderButton", "loadDicomSegButton"):  # as for a CT loaded from DICOM
+    for name in (
+        "dicomExportCheckBox",
+        "dicomFolderButton",
+        "loadDicomSegButton",
+    ):  # as for a CT loaded from DICOM
         panel.findChild(object, name).setEnabled(True)
     panel.resize(width, panel.sizeHint().height())
     panel.grab().save(str(output))

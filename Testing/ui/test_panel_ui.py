@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,10 @@ pytest.importorskip("PySide6.QtUiTools", reason="needs PySide6-Essentials")
 
 from panel_loader import FALLBACKS, REPO, UI_FILE, load_panel, render_panel  # noqa: E402
 
-CODE_USING_THE_UI = [REPO / "MedSegAI" / "MedSegAI.py", *sorted((REPO / "MedSegAI" / "MedSegAIModule").glob("*.py"))]
+CODE_USING_THE_UI = [
+    REPO / "MedSegAI" / "MedSegAI.py",
+    *sorted((REPO / "MedSegAI" / "MedSegAIModule").glob("*.py")),
+]
 SECTIONS = ["Inputs", "Segment", "Nodules", "Explain", "Uncertainty", "Export"]
 
 
@@ -24,7 +26,9 @@ def ui_names_used_in_code() -> set[str]:
             if not isinstance(node, ast.Attribute):
                 continue
             owner = node.value
-            if (isinstance(owner, ast.Attribute) and owner.attr == "ui") or (isinstance(owner, ast.Name) and owner.id == "ui"):
+            if (isinstance(owner, ast.Attribute) and owner.attr == "ui") or (
+                isinstance(owner, ast.Name) and owner.id == "ui"
+            ):
                 names.add(node.attr)
     return names
 

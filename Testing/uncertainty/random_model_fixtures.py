@@ -13,11 +13,10 @@ for helper_dir in (TESTING / "models", TESTING / "inference"):
         sys.path.insert(0, str(helper_dir))
 
 from chest_phantom import chest_phantom  # noqa: E402
-from model_folder import write_test_model  # noqa: E402
-
 from MedSegAILib.inference.engine import segment_volume  # noqa: E402
 from MedSegAILib.models.card import load_model_card  # noqa: E402
 from MedSegAILib.models.registry import LoadedModel, load_model  # noqa: E402
+from model_folder import write_test_model  # noqa: E402
 
 
 @pytest.fixture(scope="session")

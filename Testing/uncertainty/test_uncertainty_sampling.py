@@ -8,16 +8,22 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-
 from MedSegAILib.inference.engine import segment_volume
 from MedSegAILib.models.networks import ChestUNet3D
-from MedSegAILib.uncertainty.head_sampling import BatchedDropoutHead, FactorisedDropoutHead, head_sampler, is_factorisable
+from MedSegAILib.uncertainty.head_sampling import (
+    BatchedDropoutHead,
+    FactorisedDropoutHead,
+    head_sampler,
+    is_factorisable,
+)
 from MedSegAILib.uncertainty.input_grid import maps_on_input_grid
 from MedSegAILib.uncertainty.maps import voxel_uncertainty
 from MedSegAILib.uncertainty.mc_dropout import SAMPLE_BELOW, AgreementRegion, estimate_uncertainty
 
 
-def explicit_dropout_head(network: ChestUNet3D, features: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+def explicit_dropout_head(
+    network: ChestUNet3D, features: torch.Tensor, first: torch.Tensor, second: torch.Tensor
+) -> torch.Tensor:
     """The head with the given channel masks applied by hand (the definition of a sample)."""
     layers = network.head_layers
     hidden = layers[2](layers[1](features[None] * first.view(1, -1, 1, 1, 1)))
@@ -33,7 +39,9 @@ def test_factorised_head_equals_dropout_applied_sample_by_sample():
     with torch.no_grad():
         fast = sampler(features)
         for n in range(6):
-            expected = explicit_dropout_head(network, features, sampler.masks_first[n], sampler.masks_second[n])
+            expected = explicit_dropout_head(
+                network, features, sampler.masks_first[n], sampler.masks_second[n]
+            )
             torch.testing.assert_close(fast[n], expected[:, 1:-1, 1:-1, 1:-1], atol=1e-5, rtol=1e-5)
     dropped = (sampler.masks_first == 0).float().mean().item()
     assert 0.05 < dropped < 0.6  # about p of the channels are dropped
@@ -104,10 +112,14 @@ def test_maps_are_on_the_model_grid_in_range(segmentation, random_model):
 
 def test_agreement_is_a_dice_per_sample_and_one_for_an_empty_region(segmentation, random_model):
     everywhere = np.ones(segmentation.model_labels.shape, dtype=bool)
-    result = estimate_uncertainty(segmentation, random_model, 3, regions={"all": AgreementRegion(0, everywhere)})
+    result = estimate_uncertainty(
+        segmentation, random_model, 3, regions={"all": AgreementRegion(0, everywhere)}
+    )
     assert result.agreement["all"].shape == (3,)
     assert np.all((0.0 <= result.agreement["all"]) & (result.agreement["all"] <= 1.0))
-    empty = estimate_uncertainty(segmentation, random_model, 2, regions={"none": AgreementRegion(1, ~everywhere)})
+    empty = estimate_uncertainty(
+        segmentation, random_model, 2, regions={"none": AgreementRegion(1, ~everywhere)}
+    )
     assert empty.agreement["none"].tolist() == [1.0, 1.0]
 
 
@@ -132,8 +144,9 @@ def test_refuses_one_sample_and_missing_features(phantom, random_model, segmenta
 
 def test_voxels_confident_in_the_deterministic_pass_are_taken_as_certain(segmentation, random_model):
     everywhere = np.ones(segmentation.model_labels.shape, dtype=bool)
-    none_sampled = estimate_uncertainty(segmentation, random_model, 3, sample_below=0.0,
-                                        regions={"all": AgreementRegion(1, everywhere)})
+    none_sampled = estimate_uncertainty(
+        segmentation, random_model, 3, sample_below=0.0, regions={"all": AgreementRegion(1, everywhere)}
+    )
     all_sampled = estimate_uncertainty(segmentation, random_model, 3, sample_below=1.0)
     assert not none_sampled.mutual_information.any()
     np.testing.assert_allclose(none_sampled.mean_probabilities, segmentation.probabilities)
@@ -156,7 +169,9 @@ def test_unsampled_voxels_are_certain_and_the_box_holds_every_segment(segmentati
     assert result.sampled_voxels == int(sampled.sum()) > 0
     for values in (result.entropy, result.mutual_information, result.variance):
         assert not values[~sampled].any()
-    np.testing.assert_array_equal(result.mean_probabilities[:, ~sampled], segmentation.probabilities[:, ~sampled])
+    np.testing.assert_array_equal(
+        result.mean_probabilities[:, ~sampled], segmentation.probabilities[:, ~sampled]
+    )
 
 
 def test_maps_on_the_input_grid_equal_resampling_each_whole_map(segmentation):
@@ -176,7 +191,9 @@ def test_maps_on_the_input_grid_equal_resampling_each_whole_map(segmentation):
 
 
 def test_maps_on_an_input_grid_with_other_axes_equal_resampling_each_whole_map(phantom, random_model):
-    flipped = replace(phantom, direction=np.diag([-1.0, 1.0, 1.0]))  # not the model grid's axes: the SimpleITK path
+    flipped = replace(
+        phantom, direction=np.diag([-1.0, 1.0, 1.0])
+    )  # not the model grid's axes: the SimpleITK path
     segmentation = segment_volume(flipped, random_model)
     shape = segmentation.model_labels.shape
     box = tuple(slice(1, n - 1) for n in shape)

@@ -22,13 +22,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-
 from lab_setup import REPO, RESULTS, SHARED_DATA  # noqa: E402  (first: puts the engine on sys.path)
-
 from MedSegAILib.detection.detector import DEFAULT_THRESHOLD  # noqa: E402
 from MedSegAILib.detection.nodule_scorer import scorer_for_model  # noqa: E402
 from MedSegAILib.detection.pipeline import segment_and_detect  # noqa: E402
-from MedSegAILib.explain.finding_gradcam import DEFAULT_FINDING_LAYER, DEFAULT_FINDING_METHOD, findings_gradcam  # noqa: E402
+from MedSegAILib.explain.finding_gradcam import (
+    DEFAULT_FINDING_LAYER,
+    DEFAULT_FINDING_METHOD,
+    findings_gradcam,
+)  # noqa: E402
 from MedSegAILib.inference.device import select_device  # noqa: E402
 from MedSegAILib.io import read_volume  # noqa: E402
 from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
@@ -37,7 +39,9 @@ DATA = SHARED_DATA / "chest_ct_dicom"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default=None)
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     parser.add_argument("--device", default="cpu")
@@ -57,21 +61,37 @@ def main() -> int:
     seconds = time.perf_counter() - started
     midline_x = float(np.mean(volume.ijk_to_lps([[0, 0, 0], [volume.shape_ijk[0] - 1, 0, 0]])[:, 0]))
 
-    print(f"model {card.name} {card.version}; threshold {args.threshold}; {detection.candidates} candidates; {seconds:.1f} s")
-    print(f"{'id':>3} {'score':>6} {'side':>6} {'diam':>6} {'mean':>6} {'vol mm3':>9} {'L-RADS':>6}  centre (LPS mm)")
+    print(
+        f"model {card.name} {card.version}; threshold {args.threshold}; "
+        f"{detection.candidates} candidates; {seconds:.1f} s"
+    )
+    print(
+        f"{'id':>3} {'score':>6} {'side':>6} {'diam':>6} {'mean':>6} {'vol mm3':>9} "
+        f"{'L-RADS':>6}  centre (LPS mm)"
+    )
     rows = []
     for finding in detection.findings:
         m = finding.measurement
         side = "right" if m.center[0] < midline_x else "left"  # LPS: +x is the patient's left
         rows.append(finding.to_json() | {"side": side})
-        print(f"{finding.id:3d} {finding.score:6.3f} {side:>6} {m.long_axis_mm:6.1f} {m.mean_diameter_mm:6.1f} "
-              f"{m.volume_mm3:9.0f} {m.lung_rads:>6}  {np.round(m.center, 1).tolist()}")
+        print(
+            f"{finding.id:3d} {finding.score:6.3f} {side:>6} {m.long_axis_mm:6.1f} {m.mean_diameter_mm:6.1f} "
+            f"{m.volume_mm3:9.0f} {m.lung_rads:>6}  {np.round(m.center, 1).tolist()}"
+        )
     top = rows[0] if rows else None
     accepted = bool(top and top["side"] == "right" and top["diameter_mm"] >= 15.0 and len(rows) <= 3)
-    print(f"acceptance (top finding is a right-lung mass >= 15 mm, <= 2 others): {'PASS' if accepted else 'FAIL'}")
-    result = {"model": f"{card.name} {card.version}", "threshold": args.threshold, "seconds": round(seconds, 2),
-              "candidates": detection.candidates,
-              "findings": rows, "accepted": accepted}
+    print(
+        "acceptance (top finding is a right-lung mass >= 15 mm, <= 2 others): "
+        f"{'PASS' if accepted else 'FAIL'}"
+    )
+    result = {
+        "model": f"{card.name} {card.version}",
+        "threshold": args.threshold,
+        "seconds": round(seconds, 2),
+        "candidates": detection.candidates,
+        "findings": rows,
+        "accepted": accepted,
+    }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     draw(volume, detection, Path(args.png))
@@ -106,7 +126,10 @@ def draw(volume, detection, path: Path) -> None:
         crop = (slice(max(j - half, 0), j + half), slice(max(i - half, 0), i + half))
         row[1].imshow(image[crop], cmap="gray", vmin=-1350, vmax=150)
         row[1].contour(mask[crop], levels=[0.5], colors="red", linewidths=1.5)
-        row[1].set_title(f"long {m.long_axis_mm:.1f} mm, short {m.short_axis_mm:.1f} mm, {m.volume_mm3:.0f} mm³, Lung-RADS {m.lung_rads}")
+        row[1].set_title(
+            f"long {m.long_axis_mm:.1f} mm, short {m.short_axis_mm:.1f} mm, "
+            f"{m.volume_mm3:.0f} mm³, Lung-RADS {m.lung_rads}"
+        )
         for axis in row:
             axis.axis("off")
     figure.suptitle("MedSegAI findings on chest_ct_dicom (image left = patient right)")
@@ -117,7 +140,8 @@ def draw(volume, detection, path: Path) -> None:
 
 
 def draw_gradcam(volume, detection, values: np.ndarray, path: Path) -> None:
-    """The axial slice through the top finding: CT, its outline and the findings map (values <= 0.02 not drawn)."""
+    """The axial slice through the top finding: CT, its outline and the findings map
+    (values <= 0.02 not drawn)."""
     finding = detection.findings[0]
     i, j, k = np.rint(volume.lps_to_ijk(finding.measurement.center)).astype(int)
     half = int(round(45.0 / volume.spacing[0]))
@@ -127,7 +151,9 @@ def draw_gradcam(volume, detection, values: np.ndarray, path: Path) -> None:
         axis.imshow(volume.array[k][crop], cmap="gray", vmin=-1350, vmax=150)
         axis.contour((detection.labels[k] == finding.id)[crop], levels=[0.5], colors="red", linewidths=1.2)
         if overlay:
-            shown = axis.imshow(np.ma.masked_less_equal(values[k][crop], 0.02), cmap="jet", vmin=0, vmax=1, alpha=0.45)
+            shown = axis.imshow(
+                np.ma.masked_less_equal(values[k][crop], 0.02), cmap="jet", vmin=0, vmax=1, alpha=0.45
+            )
             figure.colorbar(shown, ax=axis, fraction=0.046)
         axis.axis("off")
     axes[0].set_title(f"finding {finding.id}: score {finding.score:.2f}, slice k={k}, 90 mm field")

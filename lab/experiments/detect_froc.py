@@ -24,8 +24,8 @@ never committed: default .cache/detect_froc), prints sensitivity at 1/8..8 FP/sc
 the median long-axis error of detected nodules, and writes the summary to --summary
 (default lab/results/detect_froc.json).
 
-    .venv/bin/python lab/experiments/detect_froc.py [--model M] [--replicates 30] [--seed 700000] [--network-only]
-                                               [--out .cache/detect_froc] [--summary FILE]
+    .venv/bin/python lab/experiments/detect_froc.py [--model M] [--replicates 30] [--seed 700000]
+        [--network-only] [--out .cache/detect_froc] [--summary FILE]
 """
 
 from __future__ import annotations
@@ -38,14 +38,11 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-
-from lab_setup import REPO, RESULTS, SHARED_DATA  # noqa: E402  (first: puts the engine on sys.path)
-
 import torch  # noqa: E402
-
+from lab_setup import REPO, RESULTS, SHARED_DATA  # noqa: E402  (first: puts the engine on sys.path)
+from medsegai_lab.nodule_cases import NoduleCase, insert_nodules, lungs_and_real_masses  # noqa: E402
 from MedSegAILib.detection.froc import PredictedFinding, ReferenceNodule, compute_froc, is_hit  # noqa: E402
 from MedSegAILib.detection.froc_plot import write_froc_png  # noqa: E402
-from medsegai_lab.nodule_cases import NoduleCase, insert_nodules, lungs_and_real_masses  # noqa: E402
 from MedSegAILib.detection.nodule_scorer import NoduleScorer, scorer_for_model  # noqa: E402
 from MedSegAILib.detection.pipeline import segment_and_detect  # noqa: E402
 from MedSegAILib.inference.device import select_device  # noqa: E402
@@ -53,7 +50,8 @@ from MedSegAILib.io import Volume, read_volume  # noqa: E402
 from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
 
 DATA = SHARED_DATA
-FRESH_SEED = 700_000  # the committed results' seeds (fresh for the shipped classifier); training seeds are below 100000
+# The committed results' seeds (fresh for the shipped classifier); training seeds are below 100000.
+FRESH_SEED = 700_000
 
 
 def ct64_host() -> tuple[Volume, np.ndarray, list[ReferenceNodule]]:
@@ -75,22 +73,32 @@ def chest_ct_host() -> tuple[Volume, np.ndarray, list[ReferenceNodule]]:
     return volume, lung, real
 
 
-def evaluate_set(name, host, replicates, nodules, model, scorer: NoduleScorer, out: Path, seed: int, min_score: float) -> dict:
+def evaluate_set(
+    name, host, replicates, nodules, model, scorer: NoduleScorer, out: Path, seed: int, min_score: float
+) -> dict:
     volume, lung, real = host
     folder = out / name
     predictions, references, errors, errors_nominal, kinds_hit = {}, {}, [], [], {}
     for replicate in range(replicates):
-        case: NoduleCase = insert_nodules(f"{name}_{replicate:02d}", volume, lung, nodules, seed + replicate, existing=real)
+        case: NoduleCase = insert_nodules(
+            f"{name}_{replicate:02d}", volume, lung, nodules, seed + replicate, existing=real
+        )
         started = time.perf_counter()
         _, detection = segment_and_detect(case.volume, model, threshold=min_score, scorer=scorer, threads=2)
         document = detection.findings_json()
         target = folder / "predictions" / case.name / "findings.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(document, indent=1))
-        predictions[case.name] = [PredictedFinding(tuple(f["center"]), f["score"]) for f in document["findings"]]
+        predictions[case.name] = [
+            PredictedFinding(tuple(f["center"]), f["score"]) for f in document["findings"]
+        ]
         references[case.name] = case.nodules
         for nodule, measured, kind in zip(case.nodules, case.measured_long_axis_mm, case.kinds):
-            hits = [f for f in document["findings"] if is_hit(PredictedFinding(tuple(f["center"]), f["score"]), nodule)]
+            hits = [
+                f
+                for f in document["findings"]
+                if is_hit(PredictedFinding(tuple(f["center"]), f["score"]), nodule)
+            ]
             kinds_hit.setdefault(kind, [0, 0])[1] += 1
             if hits:
                 kinds_hit[kind][0] += 1
@@ -98,15 +106,27 @@ def evaluate_set(name, host, replicates, nodules, model, scorer: NoduleScorer, o
                 if np.isfinite(measured):
                     errors.append(abs(best["diameter_mm"] - measured))
                     errors_nominal.append(abs(best["diameter_mm"] - nodule.diameter_mm))
-        print(f"  {case.name}: {len(case.nodules)} nodules, {len(document['findings'])} findings, {time.perf_counter() - started:.1f} s", flush=True)
-    reference_json = {"scans": {s: [{"center": list(n.center), "diameter_mm": n.diameter_mm} for n in ns] for s, ns in references.items()}}
+        print(
+            f"  {case.name}: {len(case.nodules)} nodules, {len(document['findings'])} findings, "
+            f"{time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
+    reference_json = {
+        "scans": {
+            s: [{"center": list(n.center), "diameter_mm": n.diameter_mm} for n in ns]
+            for s, ns in references.items()
+        }
+    }
     (folder / "reference.json").write_text(json.dumps(reference_json, indent=1))
     result = compute_froc(predictions, references)
     summary = result.to_json() | {
         "median_long_axis_error_mm": float(np.median(errors)) if errors else None,
         "median_error_vs_nominal_diameter_mm": float(np.median(errors_nominal)) if errors_nominal else None,
         "detected_at_any_score_by_kind": {k: f"{v[0]}/{v[1]}" for k, v in kinds_hit.items()},
-        "reproduce": f"medsegai evaluate detect --predictions {folder / 'predictions'} --reference {folder / 'reference.json'} -o {folder}",
+        "reproduce": (
+            f"medsegai evaluate detect --predictions {folder / 'predictions'} "
+            f"--reference {folder / 'reference.json'} -o {folder}"
+        ),
     }
     (folder / "froc.json").write_text(json.dumps(summary, indent=2) + "\n")
     write_froc_png(result, folder / "froc.png", title=name)
@@ -114,7 +134,9 @@ def evaluate_set(name, host, replicates, nodules, model, scorer: NoduleScorer, o
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--replicates", type=int, default=30, help="ct-64 copies with different nodules")
@@ -122,10 +144,18 @@ def main() -> int:
     parser.add_argument("--chest-replicates", type=int, default=6)
     parser.add_argument("--min-score", type=float, default=0.001, help="keep findings down to this score")
     parser.add_argument("--nodules", type=int, default=3, help="nodules inserted per copy")
-    parser.add_argument("--seed", type=int, default=FRESH_SEED, help="first nodule seed (ct64; crop_b +2000, chest +1000)")
-    parser.add_argument("--network-only", action="store_true", help="rank by the patch network alone (rank weight 0; the FROC order is right, "
-                        "but the scores are not calibrated: the calibration was fitted on the fused logit)")
-    parser.add_argument("--out", default=str(REPO / ".cache" / "detect_froc"), help="per-scan outputs (regenerated)")
+    parser.add_argument(
+        "--seed", type=int, default=FRESH_SEED, help="first nodule seed (ct64; crop_b +2000, chest +1000)"
+    )
+    parser.add_argument(
+        "--network-only",
+        action="store_true",
+        help="rank by the patch network alone (rank weight 0; the FROC order is right, "
+        "but the scores are not calibrated: the calibration was fitted on the fused logit)",
+    )
+    parser.add_argument(
+        "--out", default=str(REPO / ".cache" / "detect_froc"), help="per-scan outputs (regenerated)"
+    )
     parser.add_argument("--summary", default=str(RESULTS / "detect_froc.json"), help="the summary JSON")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -135,24 +165,41 @@ def main() -> int:
     if args.network_only:
         scorer.rank_weight = 0.0
     out = Path(args.out)
-    sets = [("ct64", ct64_host, args.replicates, args.seed), ("crop_b", crop_b_host, args.crop_replicates, args.seed + 2000),
-            ("chest_ct_new_seeds", chest_ct_host, args.chest_replicates, args.seed + 1000)]
+    sets = [
+        ("ct64", ct64_host, args.replicates, args.seed),
+        ("crop_b", crop_b_host, args.crop_replicates, args.seed + 2000),
+        ("chest_ct_new_seeds", chest_ct_host, args.chest_replicates, args.seed + 1000),
+    ]
     table = {}
     for name, host, replicates, seed in sets:
         if replicates <= 0:
             continue
         print(f"{name}: {replicates} scans x {args.nodules} inserted nodules (6-30 mm)", flush=True)
-        table[name] = evaluate_set(name, host(), replicates, args.nodules, model, scorer, out, seed, args.min_score)
+        table[name] = evaluate_set(
+            name, host(), replicates, args.nodules, model, scorer, out, seed, args.min_score
+        )
     ranking = "network only" if args.network_only else f"network + rank (weight {scorer.rank_weight:.3f})"
     print(f"\nmodel {card.name} {card.version}; seeds from {args.seed}; {ranking}")
     rates = ["1/8", "1/4", "1/2", "1", "2", "4", "8"]
-    print(f"{'set':<20} {'scans':>5} {'nodules':>7} " + " ".join(f"{r:>5}" for r in rates) + "   CPM  median diam err (mm)")
+    print(
+        f"{'set':<20} {'scans':>5} {'nodules':>7} "
+        + " ".join(f"{r:>5}" for r in rates)
+        + "   CPM  median diam err (mm)"
+    )
     for name, s in table.items():
         err = s["median_long_axis_error_mm"]
-        print(f"{name:<20} {s['scans']:5d} {s['references']:7d} " + " ".join(f"{s['sensitivity_at_fp_per_scan'][r]:5.2f}" for r in rates)
-              + f" {s['cpm']:5.3f}  {err if err is None else round(err, 2)}")
-    Path(args.summary).write_text(json.dumps({"model": f"{card.name} {card.version}", "seed": args.seed, "ranking": ranking,
-                                                  "sets": table}, indent=2) + "\n")
+        print(
+            f"{name:<20} {s['scans']:5d} {s['references']:7d} "
+            + " ".join(f"{s['sensitivity_at_fp_per_scan'][r]:5.2f}" for r in rates)
+            + f" {s['cpm']:5.3f}  {err if err is None else round(err, 2)}"
+        )
+    Path(args.summary).write_text(
+        json.dumps(
+            {"model": f"{card.name} {card.version}", "seed": args.seed, "ranking": ranking, "sets": table},
+            indent=2,
+        )
+        + "\n"
+    )
     return 0
 
 

@@ -19,9 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-
-from lab_setup import REPO, RESULTS, SHARED_DATA  # noqa: E402  (first: puts the engine on sys.path)
-
+from lab_setup import REPO, SHARED_DATA  # noqa: E402  (first: puts the engine on sys.path)
 from MedSegAILib.explain.targets import segment_gradcam  # noqa: E402
 from MedSegAILib.inference.engine import segment_volume  # noqa: E402
 from MedSegAILib.io import read_volume  # noqa: E402
@@ -47,26 +45,43 @@ def main() -> int:
     gradcam, _ = segment_gradcam(result, model, "right lung", volume=volume, threads=2)
     labels = result.labels.array
     lungs = np.isin(labels, [model.card.label(name).value for name in ("left lung", "right lung")])
-    for name, values in (("entropy (nats)", entropy), ("mutual information (nats)", information), ("Grad-CAM right lung", gradcam)):
-        print(f"{name:28s} max {values.max():.3f}; mean in lungs {values[lungs].mean():.4f}, elsewhere {values[~lungs].mean():.4f}")
+    for name, values in (
+        ("entropy (nats)", entropy),
+        ("mutual information (nats)", information),
+        ("Grad-CAM right lung", gradcam),
+    ):
+        print(
+            f"{name:28s} max {values.max():.3f}; mean in lungs {values[lungs].mean():.4f}, "
+            f"elsewhere {values[~lungs].mean():.4f}"
+        )
 
     i, j, k = np.rint(volume.lps_to_ijk(MASS_LPS)).astype(int)
     figure, axes = plt.subplots(1, 4, figsize=(20, 5.6))
     ct = volume.array[k]
-    overlay = label_overlay(labels[k], {label.value: np.array(label.color) / 255.0 for label in model.card.labels}, alpha=0.4)
-    panels = ((None, "segmentation"), (entropy[k], "entropy of the mean softmax (10 samples)"),
-              (information[k], "mutual information (BALD)"), (gradcam[k], "Grad-CAM of the right lung (decoder.0)"))
+    overlay = label_overlay(
+        labels[k], {label.value: np.array(label.color) / 255.0 for label in model.card.labels}, alpha=0.4
+    )
+    panels = (
+        (None, "segmentation"),
+        (entropy[k], "entropy of the mean softmax (10 samples)"),
+        (information[k], "mutual information (BALD)"),
+        (gradcam[k], "Grad-CAM of the right lung (decoder.0)"),
+    )
     for axis, (values, title) in zip(axes, panels):
         axis.imshow(ct, cmap="gray", vmin=-1350, vmax=150)
         if values is None:
             axis.imshow(overlay)
         else:
             faint = 0.02 * max(float(values.max()), 1e-6)
-            shown = axis.imshow(np.ma.masked_less_equal(values, faint), cmap="jet" if "Grad" in title else "magma", alpha=0.6)
+            shown = axis.imshow(
+                np.ma.masked_less_equal(values, faint), cmap="jet" if "Grad" in title else "magma", alpha=0.6
+            )
             figure.colorbar(shown, ax=axis, fraction=0.046)
         axis.set_title(f"{title}, k={k}", fontsize=10)
         axis.axis("off")
-    figure.suptitle("segment --uncertainty 10 --gradcam \"right lung\" on chest_ct_dicom (image left = patient right)")
+    figure.suptitle(
+        'segment --uncertainty 10 --gradcam "right lung" on chest_ct_dicom (image left = patient right)'
+    )
     figure.tight_layout()
     path = REPO / "docs" / "images" / "segment_explanations.png"
     figure.savefig(path, dpi=70)

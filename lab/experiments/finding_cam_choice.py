@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import json
 
-from lab_setup import REPO, RESULTS, SHARED_DATA  # noqa: E402  (first: puts the engine on sys.path)
-
 import numpy as np  # noqa: E402
-from scipy import ndimage  # noqa: E402
-
+from lab_setup import RESULTS, SHARED_DATA  # noqa: E402  (first: puts the engine on sys.path)
 from MedSegAILib.detection.nodule_scorer import scorer_for_model  # noqa: E402
 from MedSegAILib.detection.pipeline import detect_from_segmentation  # noqa: E402
 from MedSegAILib.explain.finding_gradcam import FINDING_CAM_METHODS, findings_gradcam  # noqa: E402
@@ -30,10 +27,13 @@ from MedSegAILib.inference.engine import segment_volume  # noqa: E402
 from MedSegAILib.io import Volume, read_volume  # noqa: E402
 from MedSegAILib.models.registry import load_model, resolve_model  # noqa: E402
 from MedSegAILib.training.synthetic_nodules import NoduleSpec, insert_nodule  # noqa: E402
+from scipy import ndimage  # noqa: E402
 
 DATA = SHARED_DATA
-SCANS = {"TotalSegmentator chest crop b": DATA / "totalsegmentator" / "chest_ct_crop_b_1p5mm.nii.gz",
-         "chest series": DATA / "chest_ct_dicom"}
+SCANS = {
+    "TotalSegmentator chest crop b": DATA / "totalsegmentator" / "chest_ct_crop_b_1p5mm.nii.gz",
+    "chest series": DATA / "chest_ct_dicom",
+}
 LAYERS = ("features.6", "features.5", "features.3")
 POINTS_PER_SCAN = 6
 CUBE_MM = 100.0
@@ -49,8 +49,12 @@ def lesion_cubes(volume: Volume, lung: np.ndarray, rng: np.random.Generator):
         box = tuple(slice(max(0, c - h), min(n, c + h)) for c, h, n in zip(center, half, volume.array.shape))
         cube = volume.crop(box)
         local = tuple(float(c - b.start) for c, b in zip(center, box))
-        hu, mask = insert_nodule(cube.array, NoduleSpec(center=local, diameter_mm=DIAMETER_MM, kind="solid", solid_hu=40.0),
-                                 cube.spacing, np.random.default_rng(0))
+        hu, mask = insert_nodule(
+            cube.array,
+            NoduleSpec(center=local, diameter_mm=DIAMETER_MM, kind="solid", solid_hu=40.0),
+            cube.spacing,
+            np.random.default_rng(0),
+        )
         yield center.tolist(), cube.with_array(hu.astype(np.float32)), mask
 
 
@@ -90,9 +94,15 @@ def main() -> int:
     print(f"\n{'layer':12s} {'method':9s} {'median':>7s} {'min':>6s} {'>= 0.6':>7s}   ({len(cases)} cases)")
     for layer, method in variants:
         values = np.array([case[f"{layer} {method}"] for case in cases])
-        summary[f"{layer} {method}"] = {"median": float(np.median(values)), "min": float(values.min()),
-                                        "pass_rate": float(np.mean(values >= 0.6))}
-        print(f"{layer:12s} {method:9s} {np.median(values):7.2f} {values.min():6.2f} {np.mean(values >= 0.6):7.2f}")
+        summary[f"{layer} {method}"] = {
+            "median": float(np.median(values)),
+            "min": float(values.min()),
+            "pass_rate": float(np.mean(values >= 0.6)),
+        }
+        print(
+            f"{layer:12s} {method:9s} {np.median(values):7.2f} {values.min():6.2f} "
+            f"{np.mean(values >= 0.6):7.2f}"
+        )
     out = RESULTS / "finding_cam_choice.json"
     out.write_text(json.dumps({"cases": cases, "not_detected": missed, "summary": summary}, indent=1))
     print(f"wrote {out}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from lab_setup import REPO, RESULTS, SHARED_DATA, machine_record  # noqa: E402
+from bench_setup import REPO, SHARED_DATA, machine_record  # noqa: E402
 
 RESULTS = REPO / "lab" / "results"
 

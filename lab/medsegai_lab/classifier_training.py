@@ -28,24 +28,30 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
 import torch
-
-from MedSegAILib.io.shared_data import shared_data_path
-from MedSegAILib.io.volume import Volume
 from MedSegAILib.detection.candidates import filled_lungs, find_candidates, search_region
-from MedSegAILib.detection.froc import PredictedFinding, is_hit
 from MedSegAILib.detection.detector import DEFAULT_THRESHOLD
+from MedSegAILib.detection.froc import PredictedFinding, is_hit
 from MedSegAILib.detection.nodule_scorer import calibrate, fit_platt, fit_rank_weight, fuse
 from MedSegAILib.detection.patch_classifier import (
-    PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, NoduleEnsemble, PatchNetwork, extract_patches, normalize,
-    patch_logits, save_classifier,
+    PATCH_SPACING_MM,
+    PATCH_VOXELS,
+    NoduleClassifier,
+    NoduleEnsemble,
+    PatchNetwork,
+    extract_patches,
+    normalize,
+    patch_logits,
+    save_classifier,
 )
+from MedSegAILib.io.shared_data import shared_data_path
+from MedSegAILib.io.volume import Volume
 
 DATA = shared_data_path()
 TRAINING_HOSTS = (
@@ -78,27 +84,44 @@ class PatchSet:
 def coarsen(volume: Volume, spacing: Sequence[float] = COARSE_SPACING) -> Volume:
     """``volume`` smoothed and resampled to a coarser grid, as a low-dose screening scan looks."""
     image = volume.to_sitk()
-    sigma = [max(0.0, (new ** 2 - old ** 2)) ** 0.5 / 2.355 for new, old in zip(spacing, image.GetSpacing())]
+    sigma = [max(0.0, (new**2 - old**2)) ** 0.5 / 2.355 for new, old in zip(spacing, image.GetSpacing())]
     smoothed = sitk.SmoothingRecursiveGaussian(image, sigma) if max(sigma) > 0 else image
-    size = [max(1, int(round(n * old / new))) for n, old, new in zip(image.GetSize(), image.GetSpacing(), spacing)]
-    resampled = sitk.Resample(smoothed, size, sitk.Transform(), sitk.sitkLinear, image.GetOrigin(), spacing,
-                              image.GetDirection(), -1024.0, sitk.sitkFloat32)
+    size = [
+        max(1, int(round(n * old / new))) for n, old, new in zip(image.GetSize(), image.GetSpacing(), spacing)
+    ]
+    resampled = sitk.Resample(
+        smoothed,
+        size,
+        sitk.Transform(),
+        sitk.sitkLinear,
+        image.GetOrigin(),
+        spacing,
+        image.GetDirection(),
+        -1024.0,
+        sitk.sitkFloat32,
+    )
     return Volume.from_sitk(resampled)
 
 
 def label_candidates(centers: np.ndarray, nodules: Sequence) -> np.ndarray:
     """1 for candidates whose centre hits one of ``nodules``, else 0."""
-    return np.array([int(any(is_hit(PredictedFinding(tuple(c), 0.0), n) for n in nodules)) for c in centers], dtype=np.int8)
+    return np.array(
+        [int(any(is_hit(PredictedFinding(tuple(c), 0.0), n) for n in nodules)) for c in centers],
+        dtype=np.int8,
+    )
 
 
-def collect(model, replicates: int, nodules: int, max_candidates: int, log=print) -> tuple[PatchSet, list[dict]]:
+def collect(
+    model, replicates: int, nodules: int, max_candidates: int, log=print
+) -> tuple[PatchSet, list[dict]]:
     """Candidate patches from every training host and replicate (see the module docstring)."""
+    from MedSegAILib.detection.pipeline import lung_region
     from MedSegAILib.inference.engine import segment_volume
     from MedSegAILib.inference.preprocess import prepare_input
     from MedSegAILib.io.reader import read_volume
-    from medsegai_lab.nodule_cases import insert_nodules, lungs_and_real_masses
     from MedSegAILib.training.synthetic_nodules import placement_maps
-    from MedSegAILib.detection.pipeline import lung_region
+
+    from medsegai_lab.nodule_cases import insert_nodules, lungs_and_real_masses
 
     patches, scans = PatchSet(), []
     rng = np.random.default_rng(0)
@@ -110,23 +133,56 @@ def collect(model, replicates: int, nodules: int, max_candidates: int, log=print
             maps = placement_maps(volume.array, lung, volume.spacing)
             for replicate in range(replicates):
                 seed = 1000 * (2 * host_index + (variant == "coarse")) + replicate
-                case = insert_nodules(f"{host}:{variant}#{replicate}", volume, lung, nodules, seed,
-                                      diameter_range=(4.0, 30.0), existing=real, maps=maps)
-                grid = prepare_input(case.volume, model.card, divisor=int(getattr(model.network, "divisor", 1))).model_grid
-                lungs = host_lungs if grid.array.shape == host_lungs.shape else lung_region(segment_volume(case.volume, model, threads=2))
+                case = insert_nodules(
+                    f"{host}:{variant}#{replicate}",
+                    volume,
+                    lung,
+                    nodules,
+                    seed,
+                    diameter_range=(4.0, 30.0),
+                    existing=real,
+                    maps=maps,
+                )
+                grid = prepare_input(
+                    case.volume, model.card, divisor=int(getattr(model.network, "divisor", 1))
+                ).model_grid
+                lungs = (
+                    host_lungs
+                    if grid.array.shape == host_lungs.shape
+                    else lung_region(segment_volume(case.volume, model, threads=2))
+                )
                 spacing = float(np.mean(grid.spacing))
-                candidates = find_candidates(grid, search_region(filled_lungs(lungs, spacing), lungs, spacing), max_candidates)
+                candidates = find_candidates(
+                    grid, search_region(filled_lungs(lungs, spacing), lungs, spacing), max_candidates
+                )
                 centers = np.array([c.center_lps for c in candidates]).reshape(-1, 3)
                 labels = label_candidates(centers, case.nodules)
                 jittered = np.array([n.center for n in case.nodules for _ in range(2)]).reshape(-1, 3)
                 jittered = jittered + rng.uniform(-3.0, 3.0, size=jittered.shape)
                 scan = len(scans)
-                patches.add(extract_patches(grid, np.vstack([centers, jittered])),
-                            np.concatenate([labels, np.ones(len(jittered), dtype=np.int8)]), scan)
-                found = sum(any(is_hit(PredictedFinding(tuple(c), 0.0), n) for c in centers) for n in case.nodules)
-                scans.append({"scan": case.name, "seed": seed, "nodules": len(case.nodules), "nodules_with_candidate": int(found),
-                              "candidates": len(candidates), "true_candidates": int(labels.sum())})
-                log(f"{case.name}: {found}/{len(case.nodules)} nodules have a candidate; {len(candidates)} candidates", flush=True)
+                patches.add(
+                    extract_patches(grid, np.vstack([centers, jittered])),
+                    np.concatenate([labels, np.ones(len(jittered), dtype=np.int8)]),
+                    scan,
+                )
+                found = sum(
+                    any(is_hit(PredictedFinding(tuple(c), 0.0), n) for c in centers) for n in case.nodules
+                )
+                scans.append(
+                    {
+                        "scan": case.name,
+                        "seed": seed,
+                        "nodules": len(case.nodules),
+                        "nodules_with_candidate": int(found),
+                        "candidates": len(candidates),
+                        "true_candidates": int(labels.sum()),
+                    }
+                )
+                log(
+                    f"{case.name}: {found}/{len(case.nodules)} nodules have a candidate; "
+                    f"{len(candidates)} candidates",
+                    flush=True,
+                )
     return patches, scans
 
 
@@ -142,8 +198,9 @@ def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def train(patches: np.ndarray, labels: np.ndarray, steps: int, batch: int = 64, seed: int = 0,
-          log=print) -> NoduleClassifier:
+def train(
+    patches: np.ndarray, labels: np.ndarray, steps: int, batch: int = 64, seed: int = 0, log=print
+) -> NoduleClassifier:
     """Train the classifier on class-balanced batches (3/8 positives)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -155,7 +212,9 @@ def train(patches: np.ndarray, labels: np.ndarray, steps: int, batch: int = 64, 
     started = time.perf_counter()
     running = 0.0
     for step in range(1, steps + 1):
-        chosen = np.concatenate([rng.choice(positives, n_positive), rng.choice(negatives, batch - n_positive)])
+        chosen = np.concatenate(
+            [rng.choice(positives, n_positive), rng.choice(negatives, batch - n_positive)]
+        )
         x = torch.from_numpy(normalize(augment(patches[chosen], rng)))[:, None]
         y = torch.from_numpy(labels[chosen].astype(np.float32))
         network.train()
@@ -171,10 +230,12 @@ def train(patches: np.ndarray, labels: np.ndarray, steps: int, batch: int = 64, 
     return network.eval()
 
 
-def train_ensemble(patches: np.ndarray, labels: np.ndarray, steps: int, members: int, batch: int = 64,
-                   log=print) -> PatchNetwork:
-    """``members`` networks trained alike with seeds 0, 1, ... and averaged (:class:`.patch_classifier.NoduleEnsemble`);
-    one member is a plain :class:`.patch_classifier.NoduleClassifier`."""
+def train_ensemble(
+    patches: np.ndarray, labels: np.ndarray, steps: int, members: int, batch: int = 64, log=print
+) -> PatchNetwork:
+    """``members`` networks trained alike with seeds 0, 1, ... and averaged
+    (:class:`.patch_classifier.NoduleEnsemble`); one member is a plain
+    :class:`.patch_classifier.NoduleClassifier`."""
     networks = [train(patches, labels, steps, batch=batch, seed=seed, log=log) for seed in range(members)]
     return networks[0] if members == 1 else NoduleEnsemble.of(networks)
 
@@ -192,14 +253,23 @@ def scan_hosts(scans: Sequence[dict]) -> np.ndarray:
     return np.array([TRAINING_HOSTS.index(s["scan"].split(":")[0]) for s in scans])
 
 
-def out_of_fold_logits(patches: np.ndarray, labels: np.ndarray, hosts: np.ndarray, candidates: np.ndarray,
-                       steps: int, members: int = 1, log=print) -> np.ndarray:
+def out_of_fold_logits(
+    patches: np.ndarray,
+    labels: np.ndarray,
+    hosts: np.ndarray,
+    candidates: np.ndarray,
+    steps: int,
+    members: int = 1,
+    log=print,
+) -> np.ndarray:
     """Logits of every candidate patch from a network (of ``members`` seeds, as shipped) trained
     without its host (NaN elsewhere)."""
     logits = np.full(len(labels), np.nan)
     for host in np.unique(hosts):
         started = time.perf_counter()
-        network = train_ensemble(patches[hosts != host], labels[hosts != host], steps, members, log=lambda *a, **k: None)
+        network = train_ensemble(
+            patches[hosts != host], labels[hosts != host], steps, members, log=lambda *a, **k: None
+        )
         chosen = (hosts == host) & candidates
         logits[chosen] = patch_logits(network, patches[chosen].astype(np.float32))
         log(f"fold without {TRAINING_HOSTS[host]}: {time.perf_counter() - started:.0f} s", flush=True)
@@ -212,24 +282,35 @@ def training_figures(scores: np.ndarray, labels: np.ndarray, scans: np.ndarray, 
     return {
         "threshold": threshold,
         "false_positives_per_scan": round(float((kept & (labels == 0)).sum()) / len(np.unique(scans)), 3),
-        "true_candidates_kept": round(float((kept & (labels == 1)).sum()) / max(int((labels == 1).sum()), 1), 3),
+        "true_candidates_kept": round(
+            float((kept & (labels == 1)).sum()) / max(int((labels == 1).sum()), 1), 3
+        ),
     }
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Collect candidates, train, stack (rank weight and calibration), write weights and card."""
     from MedSegAILib.inference.device import select_device
     from MedSegAILib.models.registry import load_model, resolve_model
     from MedSegAILib.models.weights import sha256_of_file
+
     from medsegai_lab.uncertainty_evaluation import auroc
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="segmentation model whose lungs and grid are used (default: chest_ct)")
-    parser.add_argument("--replicates", type=int, default=12, help="copies of each training host with new nodules")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", default=None, help="segmentation model whose lungs and grid are used (default: chest_ct)"
+    )
+    parser.add_argument(
+        "--replicates", type=int, default=12, help="copies of each training host with new nodules"
+    )
     parser.add_argument("--nodules", type=int, default=5, help="nodules inserted per copy")
     parser.add_argument("--max-candidates", type=int, default=300)
     parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--members", type=int, default=1, help="networks (seeds 0, 1, ...) whose logits are averaged")
+    parser.add_argument(
+        "--members", type=int, default=1, help="networks (seeds 0, 1, ...) whose logits are averaged"
+    )
     parser.add_argument("--cache", default=None, help="npz of collected patches to reuse or write")
     parser.add_argument("--out-dir", default=None, help="where to write (default: the model's folder)")
     args = parser.parse_args(argv)
@@ -247,25 +328,42 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         patches, labels, scan_ids = collected.arrays()
         if cache:
             np.savez(cache, patches=patches, labels=labels, scans=scan_ids, scan_records=json.dumps(scans))
-    print(f"{len(labels)} patches: {int(labels.sum())} nodule, {int((labels == 0).sum())} other, {len(scans)} scans", flush=True)
+    print(
+        f"{len(labels)} patches: {int(labels.sum())} nodule, {int((labels == 0).sum())} other, "
+        f"{len(scans)} scans",
+        flush=True,
+    )
     started = time.perf_counter()
     network = train_ensemble(patches, labels, args.steps, args.members)
     minutes = (time.perf_counter() - started) / 60.0
-    # Stacking on out-of-fold logits of the candidates themselves, at their natural frequency (jittered extras excluded).
+    # Stacking on out-of-fold logits of the candidates themselves, at their natural frequency
+    # (jittered extras excluded).
     ranks, real_candidates = candidate_ranks(scan_ids, scans)
     hosts = scan_hosts(scans)[scan_ids]
-    oof = out_of_fold_logits(patches, labels, hosts, real_candidates, args.steps, args.members)[real_candidates]
+    oof = out_of_fold_logits(patches, labels, hosts, real_candidates, args.steps, args.members)[
+        real_candidates
+    ]
     y, rank, host = labels[real_candidates], ranks[real_candidates], hosts[real_candidates]
     rank_weight = fit_rank_weight(oof, rank, y)
     fused = fuse(oof, rank, rank_weight)
     slope, intercept = fit_platt(fused, y)
     scores = calibrate(fused, slope, intercept)
     figures = training_figures(scores, y, scan_ids[real_candidates], DEFAULT_THRESHOLD)
-    by_host = {TRAINING_HOSTS[h]: {name: None if (area := auroc(values[host == h], y[host == h])) is None else round(area, 3)
-                                   for name, values in (("network", oof), ("rank", -rank), ("fused", fused))}
-               for h in np.unique(host)}
-    architecture = "NoduleClassifier" if args.members == 1 else (
-        f"NoduleEnsemble of {args.members} NoduleClassifier (seeds 0..{args.members - 1}, logits averaged)")
+    by_host = {
+        TRAINING_HOSTS[h]: {
+            name: None if (area := auroc(values[host == h], y[host == h])) is None else round(area, 3)
+            for name, values in (("network", oof), ("rank", -rank), ("fused", fused))
+        }
+        for h in np.unique(host)
+    }
+    architecture = (
+        "NoduleClassifier"
+        if args.members == 1
+        else (
+            f"NoduleEnsemble of {args.members} NoduleClassifier "
+            f"(seeds 0..{args.members - 1}, logits averaged)"
+        )
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     save_classifier(network, out_dir / CLASSIFIER_FILE)
     record = {
@@ -275,12 +373,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "architecture": architecture + " (detection/patch_classifier.py)",
             "patch_voxels": PATCH_VOXELS,
             "patch_spacing_mm": PATCH_SPACING_MM,
-            "fusion": {"rank_weight": rank_weight,
-                       "method": "logit + rank_weight * log(1 + candidate rank), the weight from a logistic regression "
-                                 "on leave-one-training-host-out logits",
-                       "out_of_fold_auc": by_host},
-            "calibration": {"method": "Platt scaling of the fused out-of-fold logits of the training candidates",
-                            "slope": slope, "intercept": intercept},
+            "fusion": {
+                "rank_weight": rank_weight,
+                "method": "logit + rank_weight * log(1 + candidate rank), "
+                "the weight from a logistic regression on leave-one-training-host-out logits",
+                "out_of_fold_auc": by_host,
+            },
+            "calibration": {
+                "method": "Platt scaling of the fused out-of-fold logits of the training candidates",
+                "slope": slope,
+                "intercept": intercept,
+            },
             "training_candidates_at_default_threshold": figures | {"scores": "out of fold"},
             "training_hosts": list(TRAINING_HOSTS),
             "held_out_hosts": list(HELD_OUT_HOSTS),
@@ -288,13 +391,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "patches": {"nodule": int(labels.sum()), "other": int((labels == 0).sum())},
             "steps": args.steps,
             "training_minutes": round(minutes, 1),
-            "command": "python -m medsegai_lab.classifier_training " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": "python -m medsegai_lab.classifier_training "
+            + " ".join(argv if argv is not None else sys.argv[1:]),
         }
     }
     (out_dir / "detection_card.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"rank weight {rank_weight:.3f}; out-of-fold AUC {by_host}")
-    print(f"calibration slope {slope:.3f} intercept {intercept:.3f}; at {DEFAULT_THRESHOLD}: {figures}; "
-          f"wrote {out_dir / CLASSIFIER_FILE} and detection_card.json")
+    print(
+        f"calibration slope {slope:.3f} intercept {intercept:.3f}; at {DEFAULT_THRESHOLD}: {figures}; "
+        f"wrote {out_dir / CLASSIFIER_FILE} and detection_card.json"
+    )
     return 0
 
 

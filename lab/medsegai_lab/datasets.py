@@ -15,15 +15,15 @@ Validation only (see ``evaluate_model``): CIP ``ct-64`` and nodules inserted int
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
-
 from MedSegAILib.progress import ProgressCallback
-from MedSegAILib.training.cases import Case
 from MedSegAILib.training.canonical import canonical_image, image_array, resample_onto
+from MedSegAILib.training.cases import Case
+
 from medsegai_lab.pseudo_labels import lung_pseudo_labels, solid_lung_masses
 
 CACHE_VERSION = 1
@@ -44,8 +44,12 @@ TRAINING_SOURCES = (
     Source("chest_ct_dicom", "chest_ct_dicom", "pseudo+mass", 0.4),
     Source("chest_ct_crop_a", "totalsegmentator/chest_ct_crop_a_1p5mm.nii.gz", "pseudo", 0.2, cropped=True),
     Source("chest_ct_crop_b", "totalsegmentator/chest_ct_crop_b_1p5mm.nii.gz", "pseudo", 0.2, cropped=True),
-    Source("abdomen_ct_3mm", "totalsegmentator/abdomen_ct_3mm.nii.gz",
-           "totalseg_v1:totalsegmentator/abdomen_ct_3mm_totalseg_v1_labels.nii.gz", 0.2),
+    Source(
+        "abdomen_ct_3mm",
+        "totalsegmentator/abdomen_ct_3mm.nii.gz",
+        "totalseg_v1:totalsegmentator/abdomen_ct_3mm_totalseg_v1_labels.nii.gz",
+        0.2,
+    ),
 )
 TOTALSEG_V1_LUNG = (13, 14, 15, 16, 17)
 TOTALSEG_V1_TRACHEA = 43
@@ -74,7 +78,14 @@ def prepare_case(source: Source, data_dir: Path, spacing: Sequence[float]) -> Ca
         label[classes == TOTALSEG_V1_TRACHEA] = 3
     else:
         label = pseudo_label_classes(hu, spacing, with_masses=source.labeller == "pseudo+mass")
-    return Case(source.name, np.clip(np.round(hu), -1024, 3071).astype(np.int16), label, tuple(float(s) for s in spacing), source.weight, source.cropped)
+    return Case(
+        source.name,
+        np.clip(np.round(hu), -1024, 3071).astype(np.int16),
+        label,
+        tuple(float(s) for s in spacing),
+        source.weight,
+        source.cropped,
+    )
 
 
 def load_training_cases(
@@ -107,7 +118,16 @@ def load_training_cases(
         path = folder / f"{source.name}.npz"
         if path.is_file():
             stored = np.load(path)
-            cases.append(Case(source.name, stored["hu"], stored["label"], tuple(float(s) for s in spacing), source.weight, source.cropped))
+            cases.append(
+                Case(
+                    source.name,
+                    stored["hu"],
+                    stored["label"],
+                    tuple(float(s) for s in spacing),
+                    source.weight,
+                    source.cropped,
+                )
+            )
             continue
         case = prepare_case(source, data_dir, spacing)
         np.savez_compressed(path.with_suffix(".tmp.npz"), hu=case.hu, label=case.label)

@@ -22,22 +22,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from scipy import ndimage
-
-from MedSegAILib.io.shared_data import shared_data_path
-from MedSegAILib.io import Volume, read_volume
 from MedSegAILib.inference.engine import segment_volume
+from MedSegAILib.io import Volume, read_volume
+from MedSegAILib.io.shared_data import shared_data_path
 from MedSegAILib.models.registry import load_model, resolve_model
 from MedSegAILib.training.card_builder import write_card
-from medsegai_lab.datasets import pseudo_label_classes
 from MedSegAILib.training.model_card_md import write_model_card_markdown
-from medsegai_lab.montage import save_montage
 from MedSegAILib.training.synthetic_nodules import insert_random_nodules
+from scipy import ndimage
+
+from medsegai_lab.datasets import pseudo_label_classes
+from medsegai_lab.montage import save_montage
 
 CIP_CT = "cip_lung_ct/ct-64.nrrd"
 CIP_LABELS = "cip_lung_ct/lm-64.nrrd"
@@ -52,7 +53,7 @@ TS_RIGHT = (15, 16, 17)
 HELD_OUT_SEED = 1234
 
 
-def dice(a: np.ndarray, b: np.ndarray) -> Optional[float]:
+def dice(a: np.ndarray, b: np.ndarray) -> float | None:
     """Dice coefficient of two boolean masks (``None`` when both are empty)."""
     total = int(a.sum()) + int(b.sum())
     return None if total == 0 else round(2.0 * int((a & b).sum()) / total, 4)
@@ -65,7 +66,9 @@ def _label_value(model_labels: Sequence[Any], name: str) -> int:
     return -1
 
 
-def lung_scores(predicted: np.ndarray, left_truth: np.ndarray, right_truth: np.ndarray, labels: Sequence[Any]) -> dict[str, Any]:
+def lung_scores(
+    predicted: np.ndarray, left_truth: np.ndarray, right_truth: np.ndarray, labels: Sequence[Any]
+) -> dict[str, Any]:
     """Whole/left/right lung Dice; predicted nodules inside the lung count as lung."""
     left, right = _label_value(labels, "left lung"), _label_value(labels, "right lung")
     nodule = _label_value(labels, "lung nodule")
@@ -77,7 +80,9 @@ def lung_scores(predicted: np.ndarray, left_truth: np.ndarray, right_truth: np.n
     }
 
 
-def evaluate_cip(model, data: Path, montage: Optional[Path] = None, fast: bool = False) -> tuple[dict[str, Any], Volume, np.ndarray]:
+def evaluate_cip(
+    model, data: Path, montage: Path | None = None, fast: bool = False
+) -> tuple[dict[str, Any], Volume, np.ndarray]:
     """Lung (and trachea) Dice on CIP ct-64; returns the scores, the volume and its lung truth.
 
     With ``montage`` a PNG of the prediction on the model grid is written there; ``fast``
@@ -89,13 +94,23 @@ def evaluate_cip(model, data: Path, montage: Optional[Path] = None, fast: bool =
     result = segment_volume(volume, model, fast=fast)
     predicted = result.labels.array
     if montage is not None:
-        save_montage(result.model_grid.array, result.model_labels, result.model_grid.spacing, montage,
-                     title="CIP ct-64 prediction (1 left lung blue, 2 right lung red, 3 nodule green, 4 airway yellow)")
-    scores = lung_scores(predicted, np.isin(region, CIP_LEFT_REGIONS), np.isin(region, CIP_RIGHT_REGIONS), model.card.labels)
+        save_montage(
+            result.model_grid.array,
+            result.model_labels,
+            result.model_grid.spacing,
+            montage,
+            title="CIP ct-64 prediction "
+            "(1 left lung blue, 2 right lung red, 3 nodule green, 4 airway yellow)",
+        )
+    scores = lung_scores(
+        predicted, np.isin(region, CIP_LEFT_REGIONS), np.isin(region, CIP_RIGHT_REGIONS), model.card.labels
+    )
     airway = _label_value(model.card.labels, "airway")
     if airway > 0:
         scores["trachea_dice"] = dice(predicted == airway, truth == CIP_TRACHEA_VALUE)
-        scores["trachea_note"] = "CIP marks only the trachea (value 512) as airway; the model's airway includes the main bronchi"
+        scores["trachea_note"] = (
+            "CIP marks only the trachea (value 512) as airway; the model's airway includes the main bronchi"
+        )
     nodule = _label_value(model.card.labels, "lung nodule")
     scores["nodule_false_positive_components"] = int(ndimage.label(predicted == nodule)[1])
     scores["timings_s"] = {k: round(v, 2) for k, v in result.timings.items()}
@@ -120,14 +135,25 @@ def evaluate_abdomen(model, data: Path) -> dict[str, Any]:
     return scores
 
 
-def evaluate_training_chest(model, data: Path, montage: Optional[Path] = None) -> dict[str, Any]:
+def evaluate_training_chest(model, data: Path, montage: Path | None = None) -> dict[str, Any]:
     """``chest_ct_dicom`` (a training scan): agreement with its pseudo-labels, timing, montage."""
     volume = read_volume(data / TRAINING_CHEST)
     result = segment_volume(volume, model)
     if montage is not None:
-        mass_slice = int(np.argmax((result.model_labels == _label_value(model.card.labels, "lung nodule")).sum(axis=(1, 2))))
-        save_montage(result.model_grid.array, result.model_labels, result.model_grid.spacing, montage, include_slices=[mass_slice],
-                     title="chest_ct_dicom prediction (1 left lung blue, 2 right lung red, 3 nodule green, 4 airway yellow)")
+        mass_slice = int(
+            np.argmax(
+                (result.model_labels == _label_value(model.card.labels, "lung nodule")).sum(axis=(1, 2))
+            )
+        )
+        save_montage(
+            result.model_grid.array,
+            result.model_labels,
+            result.model_grid.spacing,
+            montage,
+            include_slices=[mass_slice],
+            title="chest_ct_dicom prediction "
+            "(1 left lung blue, 2 right lung red, 3 nodule green, 4 airway yellow)",
+        )
     grid = result.model_grid
     pseudo = pseudo_label_classes(np.asarray(grid.array, dtype=np.float32), grid.spacing, with_masses=True)
     predicted = result.model_labels
@@ -138,11 +164,16 @@ def evaluate_training_chest(model, data: Path, montage: Optional[Path] = None) -
         "mass_found": bool(((predicted == nodule) & (pseudo == 2)).any()),
         "mass_dice_vs_pseudo_label": dice(predicted == nodule, pseudo == 2),
         "timings_s": {k: round(v, 2) for k, v in result.timings.items()},
-        "note": "trained on this scan; agreement with its own pseudo-labels on the model grid, not a held-out figure",
+        "note": (
+            "trained on this scan; agreement with its own pseudo-labels on the model grid, "
+            "not a held-out figure"
+        ),
     }
 
 
-def evaluate_held_out_nodules(model, volume: Volume, lung_truth: np.ndarray, scans: int, per_scan: int, seed: int) -> dict[str, Any]:
+def evaluate_held_out_nodules(
+    model, volume: Volume, lung_truth: np.ndarray, scans: int, per_scan: int, seed: int
+) -> dict[str, Any]:
     """Insert nodules into a held-out scan and measure how many the model finds.
 
     Args:
@@ -158,8 +189,12 @@ def evaluate_held_out_nodules(model, volume: Volume, lung_truth: np.ndarray, sca
     found, total, dices, false_positives, per_kind = 0, 0, [], 0, {}
     min_diameter = 2.0 * max(spacing)  # a nodule must span at least two voxels of this scan
     for _ in range(scans):
-        hu, mask, specs = insert_random_nodules(volume.array, lung_truth, spacing, per_scan, rng, diameter_range=(min_diameter, 30.0))
-        predicted = segment_volume(volume.with_array(hu.astype(np.float32)), model).labels.array == nodule_value
+        hu, mask, specs = insert_random_nodules(
+            volume.array, lung_truth, spacing, per_scan, rng, diameter_range=(min_diameter, 30.0)
+        )
+        predicted = (
+            segment_volume(volume.with_array(hu.astype(np.float32)), model).labels.array == nodule_value
+        )
         components, count = ndimage.label(mask)
         predicted_components, predicted_count = ndimage.label(predicted)
         matched = set()
@@ -190,38 +225,74 @@ def evaluate_held_out_nodules(model, volume: Volume, lung_truth: np.ndarray, sca
     }
 
 
-def evaluate(model_folder: Path, data: Path, scans: int = 4, per_scan: int = 3, seed: int = HELD_OUT_SEED,
-             montage_dir: Optional[Path] = None, with_chest: bool = True) -> dict[str, Any]:
+def evaluate(
+    model_folder: Path,
+    data: Path,
+    scans: int = 4,
+    per_scan: int = 3,
+    seed: int = HELD_OUT_SEED,
+    montage_dir: Path | None = None,
+    with_chest: bool = True,
+) -> dict[str, Any]:
     """All figures for one model folder (see the module docstring)."""
     torch.set_num_threads(2)
     model = load_model(resolve_model(str(model_folder)), "cpu")
     if montage_dir is not None:
         montage_dir.mkdir(parents=True, exist_ok=True)
-    cip, volume, lung_truth = evaluate_cip(model, data, montage_dir / "cip_ct64_prediction.png" if montage_dir else None)
-    metrics: dict[str, Any] = {"evaluated_with": "segment_volume (end-to-end engine, CPU), labels compared on each scan's input grid"}
+    cip, volume, lung_truth = evaluate_cip(
+        model, data, montage_dir / "cip_ct64_prediction.png" if montage_dir else None
+    )
+    metrics: dict[str, Any] = {
+        "evaluated_with": "segment_volume (end-to-end engine, CPU), labels compared on each scan's input grid"
+    }
     metrics["cip_ct64"] = cip
-    metrics["cip_ct64_fast_mode"] = {k: v for k, v in evaluate_cip(model, data, fast=True)[0].items() if k.endswith("dice")}
+    metrics["cip_ct64_fast_mode"] = {
+        k: v for k, v in evaluate_cip(model, data, fast=True)[0].items() if k.endswith("dice")
+    }
     metrics["abdomen_ct_3mm_lung_bases"] = evaluate_abdomen(model, data)
-    metrics["held_out_inserted_nodules"] = evaluate_held_out_nodules(model, volume, lung_truth, scans, per_scan, seed)
+    metrics["held_out_inserted_nodules"] = evaluate_held_out_nodules(
+        model, volume, lung_truth, scans, per_scan, seed
+    )
     if with_chest:
-        metrics["chest_ct_dicom_training_scan"] = evaluate_training_chest(model, data, montage_dir / "chest_ct_dicom_prediction.png" if montage_dir else None)
+        metrics["chest_ct_dicom_training_scan"] = evaluate_training_chest(
+            model, data, montage_dir / "chest_ct_dicom_prediction.png" if montage_dir else None
+        )
     return metrics
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m medsegai_lab.evaluate_model", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m medsegai_lab.evaluate_model",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--model", required=True, type=Path, help="model folder (holding model_card.json)")
-    parser.add_argument("--data", type=Path, default=shared_data_path(), help="shared data folder (default $MEDSEGAI_SHARED_DATA, else ../shared/data)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=shared_data_path(),
+        help="shared data folder (default $MEDSEGAI_SHARED_DATA, else ../shared/data)",
+    )
     parser.add_argument("--scans", type=int, default=4, help="held-out nodule insertions (scans) (default 4)")
     parser.add_argument("--per-scan", type=int, default=3, help="nodules per inserted scan (default 3)")
     parser.add_argument("--seed", type=int, default=HELD_OUT_SEED)
     parser.add_argument("--json", type=Path, default=None, help="also write the metrics here")
-    parser.add_argument("--montage", type=Path, default=None, help="write PNG montages of the predictions into this folder")
-    parser.add_argument("--skip-chest", action="store_true", help="skip the full chest_ct_dicom run (slow on a busy CPU)")
-    parser.add_argument("--update-card", action="store_true", help="write metrics into the card and regenerate MODEL_CARD.md")
+    parser.add_argument(
+        "--montage", type=Path, default=None, help="write PNG montages of the predictions into this folder"
+    )
+    parser.add_argument(
+        "--skip-chest", action="store_true", help="skip the full chest_ct_dicom run (slow on a busy CPU)"
+    )
+    parser.add_argument(
+        "--update-card", action="store_true", help="write metrics into the card and regenerate MODEL_CARD.md"
+    )
     args = parser.parse_args(argv)
-    metrics = evaluate(args.model, args.data, args.scans, args.per_scan, args.seed, args.montage, not args.skip_chest)
-    metrics["command"] = "python -m medsegai_lab.evaluate_model " + " ".join(sys.argv[1:] if argv is None else argv)
+    metrics = evaluate(
+        args.model, args.data, args.scans, args.per_scan, args.seed, args.montage, not args.skip_chest
+    )
+    metrics["command"] = "python -m medsegai_lab.evaluate_model " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
     text = json.dumps(metrics, indent=2)
     print(text)
     if args.json:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib
 
@@ -12,7 +12,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
-OVERLAY_COLOURS = [(0, 0, 0, 0), (0.5, 0.7, 1.0, 0.45), (1.0, 0.3, 0.2, 0.8), (0.3, 1.0, 0.3, 0.6), (1.0, 0.85, 0.2, 0.5), (1.0, 0.2, 1.0, 0.6)]
+OVERLAY_COLOURS = [
+    (0, 0, 0, 0),
+    (0.5, 0.7, 1.0, 0.45),
+    (1.0, 0.3, 0.2, 0.8),
+    (0.3, 1.0, 0.3, 0.6),
+    (1.0, 0.85, 0.2, 0.5),
+    (1.0, 0.2, 1.0, 0.6),
+]
 
 
 def save_montage(
@@ -49,12 +56,15 @@ def save_montage(
 
     def show(ax, image, label, aspect, text):
         ax.imshow(image, cmap="gray", vmin=-1000, vmax=400, aspect=aspect, interpolation="nearest")
-        ax.imshow(label, cmap=cmap, vmin=0, vmax=len(OVERLAY_COLOURS) - 1, aspect=aspect, interpolation="nearest")
+        ax.imshow(
+            label, cmap=cmap, vmin=0, vmax=len(OVERLAY_COLOURS) - 1, aspect=aspect, interpolation="nearest"
+        )
         ax.set_title(text, fontsize=8)
         ax.axis("off")
 
     for ax, z in zip(axes, slices):
-        # Radiological view: canonical x runs to the patient's left, so column 0 (patient right) is on the image left.
+        # Radiological view: canonical x runs to the patient's left, so column 0 (patient right)
+        # is on the image left.
         show(ax, hu[z], labels[z], sy / sx, f"axial z={z}")
     y = hu.shape[1] // 2
     if labels.any():
@@ -62,7 +72,7 @@ def save_montage(
     show(axes[axial_count], hu[::-1, y, :], labels[::-1, y, :], sz / sx, f"coronal y={y} (R on left)")
     x = hu.shape[2] // 2
     show(axes[axial_count + 1], hu[::-1, :, x], labels[::-1, :, x], sz / sy, f"sagittal x={x}")
-    for ax in axes[axial_count + 2:]:
+    for ax in axes[axial_count + 2 :]:
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -10,17 +10,17 @@ the inserted mask is kept too, to judge the detector's measurements.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import numpy as np
-from scipy import ndimage
-
-from MedSegAILib.io.volume import Volume
-from medsegai_lab.pseudo_labels import lung_pseudo_labels, solid_lung_masses
-from MedSegAILib.training.synthetic_nodules import NoduleSpec, insert_nodule, sample_nodule_specs
 from MedSegAILib.detection.froc import ReferenceNodule
 from MedSegAILib.detection.measure import measure_component
+from MedSegAILib.io.volume import Volume
+from MedSegAILib.training.synthetic_nodules import NoduleSpec, insert_nodule, sample_nodule_specs
+from scipy import ndimage
+
+from medsegai_lab.pseudo_labels import lung_pseudo_labels, solid_lung_masses
 
 
 @dataclass
@@ -41,8 +41,8 @@ def insert_nodules(
     count: int,
     seed: int,
     diameter_range: tuple[float, float] = (6.0, 30.0),
-    existing: Optional[Sequence[ReferenceNodule]] = None,
-    maps: Optional[tuple[np.ndarray, np.ndarray]] = None,
+    existing: Sequence[ReferenceNodule] | None = None,
+    maps: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> NoduleCase:
     """Insert up to ``count`` random nodules into ``volume``'s lungs.
 
@@ -82,7 +82,8 @@ def _too_close(spec: NoduleSpec, volume: Volume, nodules: Sequence[ReferenceNodu
     """True if the new nodule would touch an earlier one (so each stays a separate target)."""
     center = volume.ijk_to_lps(spec.center[::-1])
     return any(
-        np.linalg.norm(center - np.asarray(n.center)) < (spec.diameter_mm + n.diameter_mm) / 2.0 + 5.0 for n in nodules
+        np.linalg.norm(center - np.asarray(n.center)) < (spec.diameter_mm + n.diameter_mm) / 2.0 + 5.0
+        for n in nodules
     )
 
 

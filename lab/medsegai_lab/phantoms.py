@@ -9,11 +9,10 @@ which is where discrete flying edges puts its vertices.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
-
 from MedSegAILib.io.volume import Volume
 
 PointFunction = Callable[[np.ndarray], np.ndarray]
@@ -48,13 +47,18 @@ def sphere(radius: float = 10.0, centre: tuple[float, float, float] = (0.0, 0.0,
         return np.abs(np.linalg.norm(points - c, axis=1) - radius)
 
     return Phantom(
-        "sphere", lambda p: np.linalg.norm(p - c, axis=1) <= radius, distance,
-        4.0 / 3.0 * np.pi * radius**3, (radius,) * 3, tuple(c),
+        "sphere",
+        lambda p: np.linalg.norm(p - c, axis=1) <= radius,
+        distance,
+        4.0 / 3.0 * np.pi * radius**3,
+        (radius,) * 3,
+        tuple(c),
     )
 
 
 def ellipsoid(
-    semi_axes: tuple[float, float, float] = (12.0, 8.0, 6.0), centre: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    semi_axes: tuple[float, float, float] = (12.0, 8.0, 6.0),
+    centre: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> Phantom:
     """An axis-aligned ellipsoid with semi-axes ``(a, b, c)`` mm along L, P, S."""
     axes = np.asarray(semi_axes, dtype=float)

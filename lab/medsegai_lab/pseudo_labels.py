@@ -14,15 +14,14 @@ x towards the patient's Left) with known spacing (x, y, z) mm:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import numpy as np
-from scipy import ndimage
-
 from MedSegAILib.anatomy.airway import find_trachea_seed, grow_airway
 from MedSegAILib.anatomy.body import AIR_THRESHOLD_HU, body_mask
 from MedSegAILib.anatomy.morphology import ball, fill_holes_per_slice, largest_components
+from scipy import ndimage
 
 
 @dataclass
@@ -56,7 +55,9 @@ def _split_lungs(lungs: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarra
                 top = np.argsort(s)[::-1][:2]
                 if s[top[1]] > 0.15 * s[top[0]]:
                     seeds = np.where(np.isin(sub, top + 1), sub, 0)
-                    _, nearest = ndimage.distance_transform_edt(seeds == 0, sampling=spacing[::-1], return_indices=True)
+                    _, nearest = ndimage.distance_transform_edt(
+                        seeds == 0, sampling=spacing[::-1], return_indices=True
+                    )
                     grown = seeds[tuple(nearest)] * lungs
                     labels, big = grown, [int(top[0] + 1), int(top[1] + 1)]
                     break

@@ -37,25 +37,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 import torch
-from scipy import ndimage, stats
-
-from MedSegAILib.io.shared_data import shared_data_path
 from MedSegAILib.explain.targets import raw_class_by_label
 from MedSegAILib.inference.engine import SegmentationResult, segment_volume
 from MedSegAILib.inference.resample import resample_like
 from MedSegAILib.io import Volume, read_volume
+from MedSegAILib.io.shared_data import shared_data_path
 from MedSegAILib.models.normalization import outside_air_mask
 from MedSegAILib.models.registry import LoadedModel, load_model, resolve_model
 from MedSegAILib.training.synthetic_nodules import insert_random_nodules
 from MedSegAILib.uncertainty.mc_dropout import estimate_uncertainty
 from MedSegAILib.uncertainty.review import ENTROPY_THRESHOLD_NATS
 from MedSegAILib.uncertainty.summary import region_summary, segment_regions
+from scipy import ndimage, stats
 
 DEFAULT_DATA = shared_data_path()
 CIP_CT = "cip_lung_ct/ct-64.nrrd"
@@ -68,10 +68,16 @@ TEMPERATURES = np.round(np.arange(0.5, 3.01, 0.05), 2)
 LUNG_BAND_VOXELS = 5
 STAIRCASE_VOXELS = 1
 REGIONS = ("model_grid", "body", "sampled_box", "lung_band")
-SCORES = ("mc_entropy", "mc_mutual_information", "deterministic_entropy", "one_minus_max_softmax", "one_minus_max_mc_mean")
+SCORES = (
+    "mc_entropy",
+    "mc_mutual_information",
+    "deterministic_entropy",
+    "one_minus_max_softmax",
+    "one_minus_max_mc_mean",
+)
 
 
-def auroc(scores: np.ndarray, positives: np.ndarray) -> Optional[float]:
+def auroc(scores: np.ndarray, positives: np.ndarray) -> float | None:
     """Area under the ROC curve of ``scores`` for ``positives`` (Mann-Whitney U, ties averaged)."""
     positives = positives.astype(bool).ravel()
     count_pos, count_neg = int(positives.sum()), int((~positives).sum())
@@ -117,35 +123,54 @@ def fit_temperature(probabilities: Sequence[np.ndarray], references: Sequence[np
     return best
 
 
-def reference_classes(result: SegmentationResult, labels: Volume, nodules: Optional[Volume], class_names: Sequence[str]) -> np.ndarray:
+def reference_classes(
+    result: SegmentationResult, labels: Volume, nodules: Volume | None, class_names: Sequence[str]
+) -> np.ndarray:
     """Reference raw classes on the model grid from CIP labels (and inserted nodule masks)."""
     names = [name.lower() for name in class_names]
-    on_grid = sitk.GetArrayFromImage(resample_like(labels.to_sitk(), result.model_grid, sitk.sitkNearestNeighbor, 0)).astype(np.int64)
+    on_grid = sitk.GetArrayFromImage(
+        resample_like(labels.to_sitk(), result.model_grid, sitk.sitkNearestNeighbor, 0)
+    ).astype(np.int64)
     region = on_grid & 255
     reference = np.zeros(on_grid.shape, dtype=np.uint8)
     reference[(region >= 1) & (region <= 14)] = names.index("lung")
     if "airway" in names:
         reference[on_grid == CIP_TRACHEA] = names.index("airway")
     if nodules is not None:
-        inserted = sitk.GetArrayFromImage(resample_like(nodules.to_sitk(), result.model_grid, sitk.sitkNearestNeighbor, 0)) > 0
+        inserted = (
+            sitk.GetArrayFromImage(
+                resample_like(nodules.to_sitk(), result.model_grid, sitk.sitkNearestNeighbor, 0)
+            )
+            > 0
+        )
         reference[inserted] = names.index("lung nodule")
     return reference
 
 
-def validation_cases(data: Path, nodule_scans: int) -> list[tuple[str, Volume, Optional[Volume]]]:
+def validation_cases(data: Path, nodule_scans: int) -> list[tuple[str, Volume, Volume | None]]:
     """``(name, CT, inserted-nodule mask or None)``: CIP ct-64 clean, noised, and with nodules."""
     volume = read_volume(data / CIP_CT)
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(data / CIP_LABELS))).astype(np.int64)
     lung = ((labels & 255) >= 1) & ((labels & 255) <= 14)
     rng = np.random.default_rng(SEED)
-    cases: list[tuple[str, Volume, Optional[Volume]]] = []
+    cases: list[tuple[str, Volume, Volume | None]] = []
     for sd in NOISE_SD_HU:
-        noised = volume.array.astype(np.float32) + (rng.normal(0.0, sd, volume.array.shape).astype(np.float32) if sd else 0.0)
+        noised = volume.array.astype(np.float32) + (
+            rng.normal(0.0, sd, volume.array.shape).astype(np.float32) if sd else 0.0
+        )
         cases.append((f"cip_ct64_noise_{int(sd)}hu", volume.with_array(noised), None))
     min_diameter = 2.0 * max(volume.spacing)
     for index in range(nodule_scans):
-        hu, mask, _ = insert_random_nodules(volume.array, lung, volume.spacing, 3, rng, diameter_range=(min_diameter, 30.0))
-        cases.append((f"cip_ct64_nodules_{index}", volume.with_array(hu.astype(np.float32)), volume.with_array(mask.astype(np.uint8))))
+        hu, mask, _ = insert_random_nodules(
+            volume.array, lung, volume.spacing, 3, rng, diameter_range=(min_diameter, 30.0)
+        )
+        cases.append(
+            (
+                f"cip_ct64_nodules_{index}",
+                volume.with_array(hu.astype(np.float32)),
+                volume.with_array(mask.astype(np.uint8)),
+            )
+        )
     return cases
 
 
@@ -153,8 +178,15 @@ def evaluate(model: LoadedModel, data: Path, samples: int, nodule_scans: int) ->
     """All figures (see the module docstring)."""
     labels = Volume.from_sitk(sitk.ReadImage(str(data / CIP_LABELS)))
     per_case, review_rows = [], []
-    pooled: dict[str, list[np.ndarray]] = {key: [] for key in ("error", "raw_error", "beyond_staircase", *REGIONS, *SCORES)}
-    calibration_inputs: dict[str, list[np.ndarray]] = {"deterministic": [], "mc": [], "reference": [], "band": []}
+    pooled: dict[str, list[np.ndarray]] = {
+        key: [] for key in ("error", "raw_error", "beyond_staircase", *REGIONS, *SCORES)
+    }
+    calibration_inputs: dict[str, list[np.ndarray]] = {
+        "deterministic": [],
+        "mc": [],
+        "reference": [],
+        "band": [],
+    }
     for name, volume, nodules in validation_cases(data, nodule_scans):
         result = segment_volume(volume, model, keep_features=True)
         regions = segment_regions(result, model.card)
@@ -168,25 +200,40 @@ def evaluate(model: LoadedModel, data: Path, samples: int, nodule_scans: int) ->
         scores = {
             "mc_entropy": uncertainty.entropy,
             "mc_mutual_information": uncertainty.mutual_information,
-            "deterministic_entropy": -np.sum(deterministic * np.log(np.clip(deterministic, 1e-12, 1.0)), axis=0),
+            "deterministic_entropy": -np.sum(
+                deterministic * np.log(np.clip(deterministic, 1e-12, 1.0)), axis=0
+            ),
             "one_minus_max_softmax": 1.0 - deterministic.max(axis=0),
             "one_minus_max_mc_mean": 1.0 - mean.max(axis=0),
         }
-        per_case.append({
-            "case": name,
-            "error_fraction": round(float(error.mean()), 4),
-            "error_fraction_lung_band": round(float(error[masks["lung_band"]].mean()), 4),
-            "raw_network_error_fraction": round(float(raw_error.mean()), 4),
-            **{f"auroc_mc_entropy_{region}": _rounded(auroc(scores["mc_entropy"][mask], error[mask])) for region, mask in masks.items()},
-            "auroc_one_minus_max_softmax_lung_band": _rounded(auroc(scores["one_minus_max_softmax"][masks["lung_band"]], error[masks["lung_band"]])),
-            "sampled_fraction": round(uncertainty.sampled_fraction, 4),
-        })
+        per_case.append(
+            {
+                "case": name,
+                "error_fraction": round(float(error.mean()), 4),
+                "error_fraction_lung_band": round(float(error[masks["lung_band"]].mean()), 4),
+                "raw_network_error_fraction": round(float(raw_error.mean()), 4),
+                **{
+                    f"auroc_mc_entropy_{region}": _rounded(auroc(scores["mc_entropy"][mask], error[mask]))
+                    for region, mask in masks.items()
+                },
+                "auroc_one_minus_max_softmax_lung_band": _rounded(
+                    auroc(scores["one_minus_max_softmax"][masks["lung_band"]], error[masks["lung_band"]])
+                ),
+                "sampled_fraction": round(uncertainty.sampled_fraction, 4),
+            }
+        )
         voxel_mm3 = float(np.prod(result.model_grid.spacing))
         for value, region in regions.items():
             summary = region_summary(uncertainty, region.mask, value, voxel_mm3)
             truth = _truth_mask(reference, model, value, result)
-            review_rows.append({"case": name, "segment": model.card.label(value).name, "true_dice": _dice(region.mask, truth), **{
-                key: summary[key] for key in ("uncertain_fraction", "dice_agreement", "needs_review")}})
+            review_rows.append(
+                {
+                    "case": name,
+                    "segment": model.card.label(value).name,
+                    "true_dice": _dice(region.mask, truth),
+                    **{key: summary[key] for key in ("uncertain_fraction", "dice_agreement", "needs_review")},
+                }
+            )
         pooled["error"].append(error.ravel())
         pooled["raw_error"].append(raw_error.ravel())
         pooled["beyond_staircase"].append(~_near_reference_boundary(reference).ravel())
@@ -219,14 +266,21 @@ def _delivered_classes(result: SegmentationResult, model: LoadedModel) -> np.nda
     return classes
 
 
-def _regions(result: SegmentationResult, reference: np.ndarray, box: tuple[slice, slice, slice]) -> dict[str, np.ndarray]:
+def _regions(
+    result: SegmentationResult, reference: np.ndarray, box: tuple[slice, slice, slice]
+) -> dict[str, np.ndarray]:
     """The voxel sets the AUROC is computed over (see :data:`REGIONS`)."""
     body = ~outside_air_mask(result.model_grid.array)
     in_box = np.zeros(reference.shape, dtype=bool)
     in_box[box] = True
     lungs = (reference > 0) | (result.model_labels > 0)
     band = ndimage.binary_dilation(lungs, iterations=LUNG_BAND_VOXELS) & body
-    return {"model_grid": np.ones(reference.shape, dtype=bool), "body": body, "sampled_box": in_box, "lung_band": band}
+    return {
+        "model_grid": np.ones(reference.shape, dtype=bool),
+        "body": body,
+        "sampled_box": in_box,
+        "lung_band": band,
+    }
 
 
 def _near_reference_boundary(reference: np.ndarray) -> np.ndarray:
@@ -235,14 +289,18 @@ def _near_reference_boundary(reference: np.ndarray) -> np.ndarray:
     return ndimage.grey_dilation(reference, size=size) != ndimage.grey_erosion(reference, size=size)
 
 
-def _truth_mask(reference: np.ndarray, model: LoadedModel, value: int, result: SegmentationResult) -> np.ndarray:
+def _truth_mask(
+    reference: np.ndarray, model: LoadedModel, value: int, result: SegmentationResult
+) -> np.ndarray:
     """The reference mask of an output segment on the model grid (lungs split as the prediction is)."""
     raw = raw_class_by_label(model.card)[value]
     truth = reference == raw
     name = model.card.label(value).name
     if name in ("left lung", "right lung"):
         x = result.model_grid.origin[0] + result.model_grid.spacing[0] * np.arange(reference.shape[2])
-        predicted_lungs = np.isin(result.model_labels, [model.card.label("left lung").value, model.card.label("right lung").value])
+        predicted_lungs = np.isin(
+            result.model_labels, [model.card.label("left lung").value, model.card.label("right lung").value]
+        )
         lung_x = x[np.nonzero(predicted_lungs)[2]] if predicted_lungs.any() else x
         midline = float(np.median(lung_x))
         side = x > midline if name == "left lung" else x <= midline
@@ -250,12 +308,12 @@ def _truth_mask(reference: np.ndarray, model: LoadedModel, value: int, result: S
     return truth
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> Optional[float]:
+def _dice(a: np.ndarray, b: np.ndarray) -> float | None:
     total = int(a.sum()) + int(b.sum())
     return None if total == 0 else round(2.0 * int((a & b).sum()) / total, 4)
 
 
-def _rounded(value: Optional[float]) -> Optional[float]:
+def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
@@ -289,7 +347,12 @@ def _calibration(inputs: dict[str, list[np.ndarray]]) -> dict[str, Any]:
     """ECE of the deterministic softmax and the Monte-Carlo mean, everywhere and in the lung band,
     and temperatures fitted on the even-numbered cases (everywhere; in the lung band), checked
     on the odd ones."""
-    def ece(probabilities: list[np.ndarray], references: list[np.ndarray], masks: Optional[list[np.ndarray]] = None) -> float:
+
+    def ece(
+        probabilities: list[np.ndarray],
+        references: list[np.ndarray],
+        masks: list[np.ndarray] | None = None,
+    ) -> float:
         p, r = np.concatenate(probabilities, axis=1), np.concatenate(references)
         if masks is not None:
             keep = np.concatenate(masks)
@@ -304,8 +367,10 @@ def _calibration(inputs: dict[str, list[np.ndarray]]) -> dict[str, Any]:
     tempered_test = [tempered(p, temperature) for p in deterministic_test]
     mc_test = inputs["mc"][test]
     mc_tempered_test = [tempered(p, temperature) for p in mc_test]
-    band_temperature = fit_temperature([p[:, m] for p, m in zip(inputs["deterministic"][fit], band[fit])],
-                                       [r[m] for r, m in zip(references[fit], band[fit])])
+    band_temperature = fit_temperature(
+        [p[:, m] for p, m in zip(inputs["deterministic"][fit], band[fit])],
+        [r[m] for r, m in zip(references[fit], band[fit])],
+    )
     band_tempered_test = [tempered(p, band_temperature) for p in deterministic_test]
     return {
         "bins": ECE_BINS,
@@ -332,20 +397,34 @@ def _calibration(inputs: dict[str, list[np.ndarray]]) -> dict[str, Any]:
     }
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m medsegai_lab.uncertainty_evaluation", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="model name or folder (default: the built-in chest_ct model)")
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m medsegai_lab.uncertainty_evaluation",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--model", default=None, help="model name or folder (default: the built-in chest_ct model)"
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     parser.add_argument("--samples", type=int, default=10)
-    parser.add_argument("--nodule-scans", type=int, default=3, help="CIP ct-64 copies with 3 inserted nodules each")
+    parser.add_argument(
+        "--nodule-scans", type=int, default=3, help="CIP ct-64 copies with 3 inserted nodules each"
+    )
     parser.add_argument("--out", type=Path, required=True, help="where to write the JSON report")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     model = load_model(resolve_model(args.model), "cpu")
-    report = {"model": {"name": model.card.name, "version": model.card.version, "sha256": model.card.weights["sha256"]},
-              "command": "python -m medsegai_lab.uncertainty_evaluation " + " ".join(sys.argv[1:] if argv is None else argv),
-              **evaluate(model, args.data, args.samples, args.nodule_scans)}
+    report = {
+        "model": {
+            "name": model.card.name,
+            "version": model.card.version,
+            "sha256": model.card.weights["sha256"],
+        },
+        "command": "python -m medsegai_lab.uncertainty_evaluation "
+        + " ".join(sys.argv[1:] if argv is None else argv),
+        **evaluate(model, args.data, args.samples, args.nodule_scans),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: report[k] for k in ("pooled", "calibration")}, indent=2))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage
 
 
-def find_trachea_seed(air: np.ndarray, body: np.ndarray, spacing: Sequence[float]) -> Optional[tuple[int, int, int]]:
+def find_trachea_seed(
+    air: np.ndarray, body: np.ndarray, spacing: Sequence[float]
+) -> tuple[int, int, int] | None:
     """A voxel inside the trachea, searched from the top of the scan downwards.
 
     The trachea is a small, roughly round air region near the left-right centre of the
@@ -50,7 +52,9 @@ def find_trachea_seed(air: np.ndarray, body: np.ndarray, spacing: Sequence[float
     return None
 
 
-def grow_airway(hu: np.ndarray, body: np.ndarray, seed: tuple[int, int, int], spacing: Sequence[float]) -> np.ndarray:
+def grow_airway(
+    hu: np.ndarray, body: np.ndarray, seed: tuple[int, int, int], spacing: Sequence[float]
+) -> np.ndarray:
     """Trachea and main bronchi by region growing from ``seed`` with an adaptive threshold.
 
     The threshold starts at -980 HU and rises in steps while the grown volume stays

@@ -16,29 +16,40 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
         "a folder with one DICOM series, or one file of a DICOM series",
     )
     parser.add_argument(
-        "--series", metavar="UID", help="the DICOM SeriesInstanceUID to read when a folder holds several series"
+        "--series",
+        metavar="UID",
+        help="the DICOM SeriesInstanceUID to read when a folder holds several series",
     )
 
 
 def add_output_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", metavar="OUTDIR", required=True, help="output folder (created if missing)")
+    parser.add_argument(
+        "-o", "--output", metavar="OUTDIR", required=True, help="output folder (created if missing)"
+    )
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """``--model``, ``--device``, ``--quiet``."""
     parser.add_argument(
-        "--model", metavar="NAME_OR_PATH", default=None,
-        help="a model from `medsegai models list`, or a path to a model folder (default: the built-in chest CT model)",
+        "--model",
+        metavar="NAME_OR_PATH",
+        default=None,
+        help="a model from `medsegai models list`, or a path to a model folder "
+        "(default: the built-in chest CT model)",
     )
     parser.add_argument(
-        "--device", default="auto", metavar="auto|cpu|cuda[:N]|mps",
+        "--device",
+        default="auto",
+        metavar="auto|cpu|cuda[:N]|mps",
         help="where to run the network; auto picks a working GPU, else the CPU (default: auto)",
     )
     add_quiet_argument(parser)
 
 
 def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quiet", action="store_true", help="no progress output (progress goes to stderr otherwise)")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress output (progress goes to stderr otherwise)"
+    )
 
 
 def progress_for(args: argparse.Namespace) -> ProgressCallback:

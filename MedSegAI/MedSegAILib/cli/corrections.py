@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import InputError
 from ..io import read_volume
@@ -37,38 +37,72 @@ from .export_stl import read_label_map
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "corrections", help="keep corrected masks as training data (add, list, export)", description=__doc__,
+        "corrections",
+        help="keep corrected masks as training data (add, list, export)",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_subparsers(dest="corrections_command", metavar="ACTION")
     add = actions.add_parser("add", help="store a corrected label map with its CT")
-    add.add_argument("--image", required=True, metavar="CT",
-                     help="the CT the labels were drawn on: a volume file, a DICOM series folder or one of its files")
-    add.add_argument("--series", metavar="UID", help="the DICOM SeriesInstanceUID to read when the --image folder holds several series")
-    add.add_argument("--labels", required=True, metavar="CORRECTED", help="the corrected label map, on the CT grid")
-    add.add_argument("--labels-json", metavar="labels.json",
-                     help="names of the corrected values (default: labels.json beside --labels, else beside --original)")
-    add.add_argument("--original", metavar="segmentation.nii.gz",
-                     help="the model's prediction, for the per-segment changes; its labels.json and run.json "
-                     "(model name, version, weights SHA-256) are read from its folder")
-    add.add_argument("--original-labels-json", metavar="labels.json", help="names of the original's values (default: beside --original)")
+    add.add_argument(
+        "--image",
+        required=True,
+        metavar="CT",
+        help="the CT the labels were drawn on: a volume file, a DICOM series folder or one of its files",
+    )
+    add.add_argument(
+        "--series",
+        metavar="UID",
+        help="the DICOM SeriesInstanceUID to read when the --image folder holds several series",
+    )
+    add.add_argument(
+        "--labels", required=True, metavar="CORRECTED", help="the corrected label map, on the CT grid"
+    )
+    add.add_argument(
+        "--labels-json",
+        metavar="labels.json",
+        help="names of the corrected values (default: labels.json beside --labels, else beside --original)",
+    )
+    add.add_argument(
+        "--original",
+        metavar="segmentation.nii.gz",
+        help="the model's prediction, for the per-segment changes; its labels.json and run.json "
+        "(model name, version, weights SHA-256) are read from its folder",
+    )
+    add.add_argument(
+        "--original-labels-json",
+        metavar="labels.json",
+        help="names of the original's values (default: beside --original)",
+    )
     add.add_argument("--author", help="who corrected it (default: your login name)")
     _add_store_argument(add)
     listing = actions.add_parser("list", help="list the stored cases")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     _add_store_argument(listing)
     export = actions.add_parser("export", help="write a training folder (raw network classes) from the store")
-    export.add_argument("--out", required=True, metavar="DIR", help="training folder to write (created if missing)")
-    export.add_argument("--weight", type=float, default=DEFAULT_WEIGHT,
-                        help=f"sampling weight of each case in training (default: {DEFAULT_WEIGHT}; a built-in scan has 0.2-0.4)")
+    export.add_argument(
+        "--out", required=True, metavar="DIR", help="training folder to write (created if missing)"
+    )
+    export.add_argument(
+        "--weight",
+        type=float,
+        default=DEFAULT_WEIGHT,
+        help=f"sampling weight of each case in training (default: {DEFAULT_WEIGHT}; "
+        "a built-in scan has 0.2-0.4)",
+    )
     add_quiet_argument(export)
     _add_store_argument(export)
     parser.set_defaults(func=run, corrections_parser=parser)
 
 
 def _add_store_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", metavar="DIR", type=Path, default=None,
-                        help="the corrections store (default: $MEDSEGAI_CORRECTIONS, else ~/.medsegai/corrections)")
+    parser.add_argument(
+        "--store",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="the corrections store (default: $MEDSEGAI_CORRECTIONS, else ~/.medsegai/corrections)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,7 +117,15 @@ def run(args: argparse.Namespace) -> int:
     if args.corrections_command == "list":
         cases = list_corrections(store)
         if args.json:
-            print(json.dumps({"store": str(store), "cases": [{**case.record, "folder": str(case.folder)} for case in cases]}, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "store": str(store),
+                        "cases": [{**case.record, "folder": str(case.folder)} for case in cases],
+                    },
+                    indent=2,
+                )
+            )
         else:
             _print_table(store, cases)
         return 0
@@ -99,9 +141,16 @@ def _add(args: argparse.Namespace, store: Path) -> CorrectionCase:
     corrected_path = Path(args.labels)
     original_path = Path(args.original) if args.original else None
     labels_json = _first_existing(
-        [args.labels_json, corrected_path.parent / "labels.json", original_path and original_path.parent / "labels.json"])
+        [
+            args.labels_json,
+            corrected_path.parent / "labels.json",
+            original_path and original_path.parent / "labels.json",
+        ]
+    )
     if labels_json is None:
-        raise InputError(f"{corrected_path}: no labels.json beside it; give the names of its values with --labels-json")
+        raise InputError(
+            f"{corrected_path}: no labels.json beside it; give the names of its values with --labels-json"
+        )
     image = read_volume(args.image, series_uid=args.series)
     original, original_labels, model = None, [], None
     if original_path is not None:
@@ -109,22 +158,30 @@ def _add(args: argparse.Namespace, store: Path) -> CorrectionCase:
         original_labels = read_labels_json(args.original_labels_json or original_path.parent / "labels.json")
         model = _model_of_run(original_path.parent / "run.json")
     return add_correction(
-        store, image, read_label_map(corrected_path), read_labels_json(labels_json),
-        original=original, original_labels=original_labels, model=model, source=_source(image.metadata),
+        store,
+        image,
+        read_label_map(corrected_path),
+        read_labels_json(labels_json),
+        original=original,
+        original_labels=original_labels,
+        model=model,
+        source=_source(image.metadata),
         author=args.author,
     )
 
 
-def _first_existing(candidates: list[Any]) -> Optional[Path]:
+def _first_existing(candidates: list[Any]) -> Path | None:
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     if candidates[0]:
-        raise InputError(f"{candidates[0]}: no such file; give the labels.json written with the corrected label map")
+        raise InputError(
+            f"{candidates[0]}: no such file; give the labels.json written with the corrected label map"
+        )
     return None
 
 
-def _model_of_run(path: Path) -> Optional[dict[str, Any]]:
+def _model_of_run(path: Path) -> dict[str, Any] | None:
     """The model (name, version, weights SHA-256) from a ``run.json``, or ``None`` without one."""
     if not path.is_file():
         return None
@@ -132,7 +189,9 @@ def _model_of_run(path: Path) -> Optional[dict[str, Any]]:
         model = json.loads(path.read_text())["model"]
         return {key: model.get(key) for key in ("name", "version", "weights_sha256")}
     except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise InputError(f"{path}: not a valid run.json ({error}); remove it or run the model again") from None
+        raise InputError(
+            f"{path}: not a valid run.json ({error}); remove it or run the model again"
+        ) from None
 
 
 def _source(metadata: dict[str, Any]) -> dict[str, Any]:

@@ -23,12 +23,27 @@ from .common import add_output_argument, add_quiet_argument, progress_for
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="run segment + detect end to end on bundled data", description=__doc__)
+    parser = subparsers.add_parser(
+        "demo", help="run segment + detect end to end on bundled data", description=__doc__
+    )
     add_output_argument(parser)
-    parser.add_argument("--input", metavar="INPUT", help="run the demo on this CT instead (any INPUT that `segment` takes)")
-    parser.add_argument("--phantom", action="store_true", help="use the generated chest phantom even if the real CT is present")
-    parser.add_argument("--uncertainty", type=int, default=8, metavar="N", help="Monte-Carlo dropout samples (default: 8)")
-    parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]|mps", help="where to run the network (default: auto)")
+    parser.add_argument(
+        "--input", metavar="INPUT", help="run the demo on this CT instead (any INPUT that `segment` takes)"
+    )
+    parser.add_argument(
+        "--phantom",
+        action="store_true",
+        help="use the generated chest phantom even if the real CT is present",
+    )
+    parser.add_argument(
+        "--uncertainty", type=int, default=8, metavar="N", help="Monte-Carlo dropout samples (default: 8)"
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        metavar="auto|cpu|cuda[:N]|mps",
+        help="where to run the network (default: auto)",
+    )
     add_quiet_argument(parser)
     parser.set_defaults(func=run)
 
@@ -40,8 +55,15 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"medsegai demo: {description}", file=sys.stderr)
         request = JobRequest(
-            command="segment", input=str(source), output=args.output, device=args.device, uncertainty=args.uncertainty,
-            segment_gradcams=("lung nodule",), findings_gradcam=True, detect=True, stl=True,
+            command="segment",
+            input=str(source),
+            output=args.output,
+            device=args.device,
+            uncertainty=args.uncertainty,
+            segment_gradcams=("lung nodule",),
+            findings_gradcam=True,
+            detect=True,
+            stl=True,
         )
         run_job(request, progress_for(args))
         summary = Path(args.output) / "summary.png"
@@ -59,4 +81,9 @@ def _demo_input(args: argparse.Namespace, scratch: Path) -> tuple[Path, str]:
         return real, f"real chest CT {real}"
     path = scratch / "chest_phantom.nii.gz"
     sitk.WriteImage(chest_phantom().to_sitk(), str(path), useCompression=True)
-    return path, "generated chest phantom (../shared/data not found)" if not args.phantom else "generated chest phantom"
+    return (
+        path,
+        "generated chest phantom (../shared/data not found)"
+        if not args.phantom
+        else "generated chest phantom",
+    )

@@ -25,7 +25,10 @@ from .network_options import add_network_arguments, add_threshold_argument
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "detect", help="find lung nodules", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        "detect",
+        help="find lung nodules",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_input_arguments(parser)
     add_output_argument(parser)
@@ -33,23 +36,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_network_arguments(parser)
     add_threshold_argument(parser)
     parser.add_argument(
-        "--uncertainty", type=int, default=0, metavar="N",
+        "--uncertainty",
+        type=int,
+        default=0,
+        metavar="N",
         help="N Monte-Carlo dropout samples; adds an uncertainty to each finding (0 = off, the default)",
     )
-    parser.add_argument("--gradcam", action="store_true",
-                        help="write gradcam_nodules.nii.gz: the nodule classifier's Grad-CAM of every finding, one map")
+    parser.add_argument(
+        "--gradcam",
+        action="store_true",
+        help="write gradcam_nodules.nii.gz: the nodule classifier's Grad-CAM of every finding, one map",
+    )
     add_finding_gradcam_arguments(parser)
-    add_dicom_out_argument(parser, "a DICOM SR of the findings (findings_sr.dcm) and a DICOM SEG of them (nodules_seg.dcm)")
+    add_dicom_out_argument(
+        parser, "a DICOM SR of the findings (findings_sr.dcm) and a DICOM SEG of them (nodules_seg.dcm)"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run `detect` as CONTRACT.md describes; returns the exit code."""
     request = JobRequest(
-        command="detect", input=args.input, output=args.output, series=args.series, model=args.model, device=args.device,
-        fast=args.fast, threads=args.threads, threshold=args.threshold, uncertainty=args.uncertainty,
-        findings_gradcam=args.gradcam, findings_gradcam_layer=args.gradcam_layer,
-        findings_gradcam_method=args.gradcam_method, dicom_out=args.dicom_out,
+        command="detect",
+        input=args.input,
+        output=args.output,
+        series=args.series,
+        model=args.model,
+        device=args.device,
+        fast=args.fast,
+        threads=args.threads,
+        threshold=args.threshold,
+        uncertainty=args.uncertainty,
+        findings_gradcam=args.gradcam,
+        findings_gradcam_layer=args.gradcam_layer,
+        findings_gradcam_method=args.gradcam_method,
+        dicom_out=args.dicom_out,
     )
     result = run_job(request, progress_for(args))
     if not args.quiet:

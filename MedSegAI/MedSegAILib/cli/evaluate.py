@@ -23,21 +23,30 @@ from .common import add_output_argument
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "evaluate", help="evaluate predictions against references (FROC for detections)", description=__doc__,
+        "evaluate",
+        help="evaluate predictions against references (FROC for detections)",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     kinds = parser.add_subparsers(dest="evaluation", metavar="WHAT")
     detect = kinds.add_parser(
-        "detect", help="FROC and CPM of `medsegai detect` findings", description=__doc__,
+        "detect",
+        help="FROC and CPM of `medsegai detect` findings",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     detect.add_argument(
-        "--predictions", nargs="+", required=True, metavar="DIR_OR_JSON",
+        "--predictions",
+        nargs="+",
+        required=True,
+        metavar="DIR_OR_JSON",
         help="folders searched for findings.json (scan id = the folder holding each file), "
         "or findings JSON files (scan id = parent folder for findings.json, else the file name)",
     )
     detect.add_argument(
-        "--reference", required=True, metavar="MASKS_DIR_OR_POINTS_JSON",
+        "--reference",
+        required=True,
+        metavar="MASKS_DIR_OR_POINTS_JSON",
         help="a folder of label maps <scan id>.nii.gz (each connected component is a nodule), or a JSON "
         '{"scans": {"<scan id>": [{"center": [x, y, z], "diameter_mm": d}]}} in LPS mm listing every scan',
     )
@@ -47,7 +56,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _missing_kind(parser: argparse.ArgumentParser) -> int:
-    raise InputError("medsegai evaluate: say what to evaluate (`medsegai evaluate detect ...`); see `medsegai evaluate --help`")
+    raise InputError(
+        "medsegai evaluate: say what to evaluate (`medsegai evaluate detect ...`); "
+        "see `medsegai evaluate --help`"
+    )
 
 
 def run_detect(args: argparse.Namespace) -> int:
@@ -62,8 +74,12 @@ def run_detect(args: argparse.Namespace) -> int:
         )
     missing = sorted(set(references) - set(predictions))
     if missing:
-        print(f"note: {len(missing)} reference scan(s) have no findings file and count as scans without findings: "
-              f"{', '.join(missing)}", file=sys.stderr)
+        print(
+            f"note: {len(missing)} reference scan(s) have no findings file and count as "
+            "scans without findings: "
+            f"{', '.join(missing)}",
+            file=sys.stderr,
+        )
     try:
         result = compute_froc(predictions, references)
     except ValueError as error:
@@ -72,7 +88,9 @@ def run_detect(args: argparse.Namespace) -> int:
         with atomic_path(out.path("froc.json")) as temporary:
             temporary.write_text(json.dumps(result.to_json(), indent=2) + "\n")
         write_froc_png(result, out.path("froc.png"))
-    rates = "  ".join(f"{name}: {value:.3f}" for name, value in result.to_json()["sensitivity_at_fp_per_scan"].items())
+    rates = "  ".join(
+        f"{name}: {value:.3f}" for name, value in result.to_json()["sensitivity_at_fp_per_scan"].items()
+    )
     print(f"{result.references} nodules in {result.scans} scans; sensitivity at FP/scan  {rates}")
     print(f"CPM {result.cpm:.3f}")
     return 0

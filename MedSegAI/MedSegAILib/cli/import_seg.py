@@ -26,10 +26,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("seg", metavar="SEG", help="the DICOM Segmentation file (.dcm)")
     parser.add_argument(
-        "--reference", metavar="CT_SERIES", required=True,
+        "--reference",
+        metavar="CT_SERIES",
+        required=True,
         help="the CT the SEG was made on: a folder with its DICOM series, or one file of it",
     )
-    parser.add_argument("--series", metavar="UID", help="the CT's SeriesInstanceUID when the folder holds several series")
+    parser.add_argument(
+        "--series", metavar="UID", help="the CT's SeriesInstanceUID when the folder holds several series"
+    )
     add_output_argument(parser)
     add_quiet_argument(parser)
     parser.set_defaults(func=run)

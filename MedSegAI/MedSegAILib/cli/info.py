@@ -19,7 +19,9 @@ from .common import add_input_arguments
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "info", help="check an input: size, spacing, origin, direction, HU range, series UID", description=__doc__
+        "info",
+        help="check an input: size, spacing, origin, direction, HU range, series UID",
+        description=__doc__,
     )
     add_input_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")

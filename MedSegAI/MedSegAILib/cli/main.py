@@ -11,10 +11,11 @@ import importlib
 import os
 import sys
 import traceback
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import InputError, MedSegAIError
+
 # name -> (module in this package, one-line help). Only the module of the command being run
 # is imported, so `medsegai info` or `medsegai --help` do not pay for importing torch.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -37,9 +38,12 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(f"{self.prog}: {message}; see `{self.prog} --help`")
 
 
-def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The `medsegai` parser; with ``argv``, only the command named there is fully built."""
-    parser = _Parser(prog="medsegai", description="Chest CT segmentation, nodule detection, explainability and surface export.")
+    parser = _Parser(
+        prog="medsegai",
+        description="Chest CT segmentation, nodule detection, explainability and surface export.",
+    )
     parser.add_argument("--version", action="version", version=f"medsegai {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     wanted = None if argv is None else next((arg for arg in argv if arg in COMMANDS), "")
@@ -51,7 +55,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
@@ -70,7 +74,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as error:  # noqa: BLE001 - the last line of defence for users
         if os.environ.get("MEDSEGAI_DEBUG"):
             traceback.print_exc()
-        print(f"medsegai: internal error: {type(error).__name__}: {error} (set MEDSEGAI_DEBUG=1 for details)", file=sys.stderr)
+        print(
+            f"medsegai: internal error: {type(error).__name__}: {error} (set MEDSEGAI_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -24,7 +24,9 @@ def model_summary(card: ModelCard, detailed: bool = False) -> dict[str, Any]:
             "file": str(weights) if weights else card.weights["file"],
             "format": card.weights.get("format", "safetensors"),
             "sha256": card.weights["sha256"],
-            "source": card.weights.get("source", "shipped with MedSegAI" if _is_builtin(card) else "user model folder"),
+            "source": card.weights.get(
+                "source", "shipped with MedSegAI" if _is_builtin(card) else "user model folder"
+            ),
         },
     }
     if detailed:
@@ -50,16 +52,26 @@ def describe_model(summary: dict[str, Any]) -> str:
     if summary["description"]:
         lines.append(summary["description"])
     lines.append("labels:")
-    lines += [f"  {label['value']}: {label['name']} (colour {tuple(label['color'])})" for label in summary["labels"]]
+    lines += [
+        f"  {label['value']}: {label['name']} (colour {tuple(label['color'])})" for label in summary["labels"]
+    ]
     fast = summary["fast_spacing_mm"]
     lines.append(f"input spacing: {summary['spacing_mm']} mm" + (f"; fast mode: {fast} mm" if fast else ""))
-    lines.append(f"normalisation: {summary['input'].get('normalization')}; patch size (z, y, x): {summary['input'].get('patch_size')}")
+    lines.append(
+        f"normalisation: {summary['input'].get('normalization')}; "
+        f"patch size (z, y, x): {summary['input'].get('patch_size')}"
+    )
     lines.append(f"network: {summary['network'].get('name')} {summary['network'].get('kwargs', {})}")
     weights = summary["weights"]
-    lines.append(f"weights: {weights['file']} ({weights['format']}, {summary['size_mb']} MB, source: {weights['source']})")
+    lines.append(
+        f"weights: {weights['file']} ({weights['format']}, {summary['size_mb']} MB, "
+        f"source: {weights['source']})"
+    )
     lines.append(f"sha256: {weights['sha256']}")
     lines.append("metrics:")
-    lines += [f"  {name}: {json.dumps(value)}" for name, value in summary["metrics"].items()] or ["  none recorded"]
+    lines += [f"  {name}: {json.dumps(value)}" for name, value in summary["metrics"].items()] or [
+        "  none recorded"
+    ]
     lines.append("training: " + json.dumps(summary["training"]))
     lines.append("limits:")
     lines += [f"  - {limit}" for limit in summary["limits"]] or ["  none recorded"]

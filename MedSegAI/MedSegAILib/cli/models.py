@@ -22,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="list installed models")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     show = actions.add_parser("show", help="show one model's card")
-    show.add_argument("name", metavar="NAME", help="a model name from `medsegai models list`, or a model folder")
+    show.add_argument(
+        "name", metavar="NAME", help="a model name from `medsegai models list`, or a model folder"
+    )
     show.add_argument("--json", action="store_true", help="machine-readable output")
     register_actions(actions)
     parser.set_defaults(func=run, models_parser=parser)

@@ -19,25 +19,39 @@ from .network_options import add_network_arguments, add_threshold_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("segment", help="segment a CT volume (lungs, nodules)", description=__doc__)
+    parser = subparsers.add_parser(
+        "segment", help="segment a CT volume (lungs, nodules)", description=__doc__
+    )
     add_input_arguments(parser)
     add_output_argument(parser)
     add_run_arguments(parser)
     add_network_arguments(parser)
     add_threshold_argument(parser, "with --detect: ")
     parser.add_argument(
-        "--uncertainty", type=int, default=0, metavar="N",
+        "--uncertainty",
+        type=int,
+        default=0,
+        metavar="N",
         help="N Monte-Carlo dropout samples; writes uncertainty maps (0 = off, the default)",
     )
     parser.add_argument(
-        "--gradcam", action="append", default=[], metavar="SEGMENT",
+        "--gradcam",
+        action="append",
+        default=[],
+        metavar="SEGMENT",
         help="write a Grad-CAM map for this segment (name or label value); may be repeated",
     )
     add_gradcam_layer_argument(parser)
-    parser.add_argument("--stl", action="store_true", help="also export a surface mesh per segment into meshes/ (as export-stl, default options)")
     parser.add_argument(
-        "--detect", action="store_true",
-        help="also find nodules from the same network pass: findings.json and nodules.nii.gz, as `detect` writes them",
+        "--stl",
+        action="store_true",
+        help="also export a surface mesh per segment into meshes/ (as export-stl, default options)",
+    )
+    parser.add_argument(
+        "--detect",
+        action="store_true",
+        help="also find nodules from the same network pass: findings.json and nodules.nii.gz, "
+        "as `detect` writes them",
     )
     add_dicom_out_argument(parser, "the segmentation as a DICOM SEG (segmentation_seg.dcm)")
     parser.set_defaults(func=run)
@@ -46,10 +60,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run `segment` as CONTRACT.md describes; returns the exit code."""
     request = JobRequest(
-        command="segment", input=args.input, output=args.output, series=args.series, model=args.model, device=args.device,
-        fast=args.fast, threads=args.threads, threshold=args.threshold, uncertainty=args.uncertainty,
-        segment_gradcams=tuple(args.gradcam), gradcam_layer=args.gradcam_layer,
-        findings_gradcam=args.detect and bool(args.gradcam), detect=args.detect, stl=args.stl, dicom_out=args.dicom_out,
+        command="segment",
+        input=args.input,
+        output=args.output,
+        series=args.series,
+        model=args.model,
+        device=args.device,
+        fast=args.fast,
+        threads=args.threads,
+        threshold=args.threshold,
+        uncertainty=args.uncertainty,
+        segment_gradcams=tuple(args.gradcam),
+        gradcam_layer=args.gradcam_layer,
+        findings_gradcam=args.detect and bool(args.gradcam),
+        detect=args.detect,
+        stl=args.stl,
+        dicom_out=args.dicom_out,
     )
     run_job(request, progress_for(args))
     return 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import SimpleITK as sitk
@@ -51,8 +50,8 @@ def run_detection_bundle(
     device: torch.device | str = "cpu",
     *,
     progress: ProgressCallback = no_progress,
-    cancel: Optional[CancelToken] = None,
-    timings: Optional[dict[str, float]] = None,
+    cancel: CancelToken | None = None,
+    timings: dict[str, float] | None = None,
 ) -> list[DetectedBox]:
     """Run a RetinaNet bundle on a CT volume.
 
@@ -75,7 +74,9 @@ def run_detection_bundle(
     grid = Volume.from_sitk(_resample(volume, card.spacing))
     normalized = normalize_intensity(grid.array, card.input["normalization"])
     axcodes, intensity = card.network["axcodes"], card.network["intensity_range"]
-    tensor = to_network_layout(torch.from_numpy(np.ascontiguousarray(normalized))[None, None], axcodes, intensity)[0]
+    tensor = to_network_layout(
+        torch.from_numpy(np.ascontiguousarray(normalized))[None, None], axcodes, intensity
+    )[0]
     check_cancelled(cancel)
     timings["preprocess"] = time.perf_counter() - started
     progress(0.1, "detection bundle: running RetinaNet")
@@ -105,8 +106,8 @@ def detect_with_bundle(
     *,
     threshold: float,
     progress: ProgressCallback = no_progress,
-    cancel: Optional[CancelToken] = None,
-    timings: Optional[dict[str, float]] = None,
+    cancel: CancelToken | None = None,
+    timings: dict[str, float] | None = None,
 ) -> DetectionResult:
     """Findings from a RetinaNet bundle, as the detection engine reports them.
 
@@ -151,7 +152,9 @@ def ellipsoid_mask(box: DetectedBox, volume: Volume) -> tuple[tuple[slice, slice
         ``(slices, mask)``: the ``[k, j, i]`` block of the volume and the boolean mask in it.
     """
     low, high = np.array(box.bbox_min), np.array(box.bbox_max)
-    corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
+    corners = np.array(
+        [[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])]
+    )
     ijk = volume.lps_to_ijk(corners)
     size = np.array(volume.shape_ijk)
     start = np.clip(np.floor(ijk.min(axis=0)).astype(int), 0, size - 1)
@@ -162,7 +165,9 @@ def ellipsoid_mask(box: DetectedBox, volume: Volume) -> tuple[tuple[slice, slice
     inside = (((points - (low + high) / 2.0) / radii) ** 2).sum(axis=1) <= 1.0
     mask = inside.reshape(i.shape).transpose(2, 1, 0)  # (i, j, k) -> [k, j, i]
     if not mask.any():
-        centre = np.clip(np.round(volume.lps_to_ijk(np.array(box.center))).astype(int), start, stop - 1) - start
+        centre = (
+            np.clip(np.round(volume.lps_to_ijk(np.array(box.center))).astype(int), start, stop - 1) - start
+        )
         mask[centre[2], centre[1], centre[0]] = True
     slices = tuple(slice(int(a), int(b)) for a, b in zip(start[::-1], stop[::-1]))
     return slices, mask  # type: ignore[return-value]
@@ -172,7 +177,9 @@ def _resample(volume: Volume, spacing: tuple[float, float, float]) -> sitk.Image
     return resample_to_spacing(volume.to_sitk(), spacing, sitk.sitkLinear, AIR_HU)
 
 
-def _box_to_lps(box: np.ndarray, shape: tuple[int, ...], axcodes: str, grid: Volume) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def _box_to_lps(
+    box: np.ndarray, shape: tuple[int, ...], axcodes: str, grid: Volume
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """A ``xyzxyz`` box in the network's voxel coordinates -> LPS min/max corners.
 
     Coordinates are continuous voxel indices (voxel centres at integers), as MONAI's

@@ -114,7 +114,9 @@ def search_region(filled: np.ndarray, lung: np.ndarray, spacing_mm: float) -> np
     return filled | ndimage.binary_dilation(lung, iterations=max(1, int(round(BORDER_MM / spacing_mm))))
 
 
-def find_candidates(grid: Volume, region: np.ndarray, max_candidates: int = MAX_CANDIDATES) -> list[Candidate]:
+def find_candidates(
+    grid: Volume, region: np.ndarray, max_candidates: int = MAX_CANDIDATES
+) -> list[Candidate]:
     """Blob candidates inside ``region`` (:func:`search_region`), most blob-like first.
 
     Local maxima of the best scale-normalised LoG response are ranked by
@@ -137,12 +139,18 @@ def find_candidates(grid: Volume, region: np.ndarray, max_candidates: int = MAX_
         return []
     spacing = float(np.mean(grid.spacing))
     box = _padded_box(region, int(np.ceil(2.5 * max(SIGMAS_MM) / spacing)))
-    box = tuple(slice(s.start - s.start % 2, s.stop) for s in box)  # the 2x-subsampled scales stay on the grid's even voxels
+    box = tuple(
+        slice(s.start - s.start % 2, s.stop) for s in box
+    )  # the 2x-subsampled scales stay on the grid's even voxels
     offset = np.array([s.start for s in box])
-    def ranked(ceiling: float) -> list[tuple[np.ndarray, float, float]]:
-        return _ranked_peaks(np.clip(grid.array[box], HU_FLOOR, ceiling).astype(np.float32), region[box], spacing)
 
-    # The windows are independent, and SciPy's filters release the GIL: one thread each, up to torch's thread count.
+    def ranked(ceiling: float) -> list[tuple[np.ndarray, float, float]]:
+        return _ranked_peaks(
+            np.clip(grid.array[box], HU_FLOOR, ceiling).astype(np.float32), region[box], spacing
+        )
+
+    # The windows are independent, and SciPy's filters release the GIL: one thread each,
+    # up to torch's thread count.
     with ThreadPoolExecutor(max(1, min(len(HU_CEILINGS), torch.get_num_threads()))) as pool:
         rankings = list(pool.map(ranked, HU_CEILINGS))
     interleaved = [peak for group in itertools.zip_longest(*rankings) for peak in group if peak is not None]
@@ -155,7 +163,11 @@ def find_candidates(grid: Volume, region: np.ndarray, max_candidates: int = MAX_
         if np.any(distance < np.maximum(SUPPRESSION_MM, 0.8 * kept_radii)):
             continue
         center = grid.ijk_to_lps(position[::-1].astype(float))
-        kept.append(Candidate(tuple(int(v) for v in position), tuple(float(c) for c in center), radius, rank, len(kept)))
+        kept.append(
+            Candidate(
+                tuple(int(v) for v in position), tuple(float(c) for c in center), radius, rank, len(kept)
+            )
+        )
         kept_points = np.vstack([kept_points, position])
         kept_radii = np.append(kept_radii, radius)
         if len(kept) >= max_candidates:
@@ -163,7 +175,9 @@ def find_candidates(grid: Volume, region: np.ndarray, max_candidates: int = MAX_
     return kept
 
 
-def _ranked_peaks(image: np.ndarray, region: np.ndarray, spacing: float) -> list[tuple[np.ndarray, float, float]]:
+def _ranked_peaks(
+    image: np.ndarray, region: np.ndarray, spacing: float
+) -> list[tuple[np.ndarray, float, float]]:
     """``(kji, radius_mm, rank)`` of the LoG maxima of ``image`` inside ``region``, best rank first.
 
     Scales from ``COARSE_FROM_MM`` on are computed on a grid subsampled by 2 (already smoothed
@@ -175,7 +189,7 @@ def _ranked_peaks(image: np.ndarray, region: np.ndarray, spacing: float) -> list
     better = np.empty(image.shape, dtype=bool)
     for scale, (sigma_mm, factor, blurred) in enumerate(levels):
         response = ndimage.laplace(blurred)
-        response *= -(sigma_mm / (spacing * factor)) ** 2
+        response *= -((sigma_mm / (spacing * factor)) ** 2)
         if factor > 1:
             response = _upsample(response, factor, image.shape)
         np.greater(response, best, out=better)
@@ -193,7 +207,9 @@ def _ranked_peaks(image: np.ndarray, region: np.ndarray, spacing: float) -> list
             at = np.clip(points[chosen] // factor, 1, np.array(blurred.shape) - 2)
             blob[chosen] = _blobness(blurred, at)
     rank = best[tuple(points.T)] * np.maximum(blob, MIN_BLOBNESS)
-    return [(points[i], float(np.sqrt(3.0) * SIGMAS_MM[scales[i]]), float(rank[i])) for i in np.argsort(-rank)]
+    return [
+        (points[i], float(np.sqrt(3.0) * SIGMAS_MM[scales[i]]), float(rank[i])) for i in np.argsort(-rank)
+    ]
 
 
 def _scale_space(image: np.ndarray, spacing: float) -> list[tuple[float, int, np.ndarray]]:
@@ -204,7 +220,9 @@ def _scale_space(image: np.ndarray, spacing: float) -> list[tuple[float, int, np
     for sigma_mm in SIGMAS_MM:
         if factor == 1 and sigma_mm >= COARSE_FROM_MM and min(current.shape) >= 8:
             current, factor = current[::2, ::2, ::2], 2
-        current = ndimage.gaussian_filter(current, np.sqrt(sigma_mm ** 2 - done ** 2) / (spacing * factor), truncate=3.0)
+        current = ndimage.gaussian_filter(
+            current, np.sqrt(sigma_mm**2 - done**2) / (spacing * factor), truncate=3.0
+        )
         levels.append((sigma_mm, factor, current))
         done = sigma_mm
     return levels
@@ -214,14 +232,16 @@ def _upsample(values: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.nda
     """Nearest-neighbour upsampling by ``factor``, cut to ``shape``."""
     for axis in range(3):
         values = np.repeat(values, factor, axis=axis)
-    return values[:shape[0], :shape[1], :shape[2]]
+    return values[: shape[0], : shape[1], : shape[2]]
 
 
 def _blobness(smoothed: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Smallest over largest Hessian eigenvalue magnitude at ``points`` when all are negative, else 0."""
     k, j, i = points.T
+
     def at(dk: int, dj: int, di: int) -> np.ndarray:
         return smoothed[k + dk, j + dj, i + di].astype(np.float64)
+
     centre = at(0, 0, 0)
     hessian = np.empty((len(points), 3, 3))
     steps = ((1, 0, 0), (0, 1, 0), (0, 0, 1))

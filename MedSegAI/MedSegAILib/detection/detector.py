@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -35,12 +35,13 @@ SAME_OBJECT_OVERLAP = 0.5
 
 @dataclass
 class Finding:
-    """One detected nodule (``candidate``: the blob it grew from; ``None`` for other detectors, e.g. MONAI bundles)."""
+    """One detected nodule (``candidate``: the blob it grew from; ``None`` for other detectors,
+    e.g. MONAI bundles)."""
 
     id: int
     score: float
     measurement: NoduleMeasurement
-    candidate: Optional[Candidate]
+    candidate: Candidate | None
     mask_slices: tuple[slice, slice, slice] = field(repr=False)
     mask: np.ndarray = field(repr=False)
 
@@ -68,7 +69,9 @@ class DetectionResult:
             "units": "mm",
             "threshold": self.threshold,
             "score": self.scorer,
-            "diameter": "diameter_mm is the longest axial diameter; mean_diameter_mm = (long + short axis) / 2",
+            "diameter": (
+                "diameter_mm is the longest axial diameter; mean_diameter_mm = (long + short axis) / 2"
+            ),
             "lung_rads_version": LUNG_RADS_VERSION,
             "candidates": self.candidates,
             "findings": [finding.to_json() for finding in self.findings],
@@ -83,12 +86,13 @@ def detect_nodules(
     threshold: float = DEFAULT_THRESHOLD,
     min_diameter_mm: float = MIN_DIAMETER_MM,
     progress: ProgressCallback = no_progress,
-    cancel: Optional[CancelToken] = None,
+    cancel: CancelToken | None = None,
 ) -> DetectionResult:
     """Find, score, outline and measure nodules.
 
     Args:
-        grid: the CT in HU on the model grid (isotropic, canonical LPS), e.g. ``SegmentationResult.model_grid``.
+        grid: the CT in HU on the model grid (isotropic, canonical LPS),
+            e.g. ``SegmentationResult.model_grid``.
         lungs: boolean lung mask on ``grid``.
         image: the input CT (HU) whose grid the findings' masks and measurements use.
         scorer: the candidate scorer (:func:`.nodule_scorer.scorer_for_model`).
@@ -117,7 +121,9 @@ def detect_nodules(
     filled_volume = grid.with_array(filled.astype(np.uint8))
     kept: list[Finding] = []
     order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] >= threshold]
-    on_input = np.rint(image.lps_to_ijk(centers)[:, ::-1]).astype(int) if candidates else np.zeros((0, 3), int)
+    on_input = (
+        np.rint(image.lps_to_ijk(centers)[:, ::-1]).astype(int) if candidates else np.zeros((0, 3), int)
+    )
     claimed = np.zeros(image.array.shape, dtype=bool)
     for rank, index in enumerate(order, start=1):
         check_cancelled(cancel)

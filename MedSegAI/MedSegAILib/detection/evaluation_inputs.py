@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -40,15 +41,21 @@ def load_predictions(paths: Sequence[str | os.PathLike]) -> dict[str, list[Predi
         if path.is_dir():
             files = sorted(path.rglob("findings.json"))
             if not files:
-                raise InputError(f"{path}: no findings.json found in this folder; give `medsegai detect` output folders")
+                raise InputError(
+                    f"{path}: no findings.json found in this folder; give `medsegai detect` output folders"
+                )
             named = [(str(f.parent.relative_to(path)) if f.parent != path else path.name, f) for f in files]
         elif path.is_file():
-            named = [(path.parent.name if path.name == "findings.json" else path.name.removesuffix(".json"), path)]
+            named = [
+                (path.parent.name if path.name == "findings.json" else path.name.removesuffix(".json"), path)
+            ]
         else:
             raise InputError(f"{path}: no such file or folder; check the --predictions path")
         for scan, file in named:
             if scan in predictions:
-                raise InputError(f"{file}: scan id {scan!r} appears twice in the predictions; give each scan once")
+                raise InputError(
+                    f"{file}: scan id {scan!r} appears twice in the predictions; give each scan once"
+                )
             predictions[scan] = _read_findings(file)
     return predictions
 
@@ -64,14 +71,18 @@ def load_references(path: str | os.PathLike) -> dict[str, list[ReferenceNodule]]
         data = _read_json(path)
         scans = data.get("scans") if isinstance(data, dict) else None
         if not isinstance(scans, dict):
-            raise InputError(f"{path}: expected {{\"scans\": {{\"<scan id>\": [{{\"center\": [x, y, z], \"diameter_mm\": d}}]}}}}")
+            raise InputError(
+                f'{path}: expected {{"scans": {{"<scan id>": [{{"center": [x, y, z], "diameter_mm": d}}]}}}}'
+            )
         try:
             return {
                 str(scan): [ReferenceNodule(_point(n["center"]), float(n["diameter_mm"])) for n in nodules]
                 for scan, nodules in scans.items()
             }
         except (KeyError, TypeError, ValueError):
-            raise InputError(f"{path}: every reference nodule needs \"center\" [x, y, z] and \"diameter_mm\"") from None
+            raise InputError(
+                f'{path}: every reference nodule needs "center" [x, y, z] and "diameter_mm"'
+            ) from None
     if path.is_dir():
         files = sorted(f for f in path.iterdir() if f.name.lower().endswith(MASK_SUFFIXES))
         if not files:
@@ -96,13 +107,15 @@ def _read_findings(path: Path) -> list[PredictedFinding]:
     data = _read_json(path)
     findings = data.get("findings") if isinstance(data, dict) else None
     if not isinstance(findings, list):
-        raise InputError(f"{path}: not a findings file (no \"findings\" list); give `medsegai detect` output")
+        raise InputError(f'{path}: not a findings file (no "findings" list); give `medsegai detect` output')
     if data.get("coordinate_system", "LPS") != "LPS":
-        raise InputError(f"{path}: coordinate_system is {data['coordinate_system']!r}; FROC needs LPS findings")
+        raise InputError(
+            f"{path}: coordinate_system is {data['coordinate_system']!r}; FROC needs LPS findings"
+        )
     try:
         return [PredictedFinding(_point(f["center"]), float(f["score"])) for f in findings]
     except (KeyError, TypeError, ValueError):
-        raise InputError(f"{path}: every finding needs \"center\" [x, y, z] and \"score\"") from None
+        raise InputError(f'{path}: every finding needs "center" [x, y, z] and "score"') from None
 
 
 def _read_json(path: Path) -> Any:

@@ -13,8 +13,9 @@ mean sensitivity at 1/8, 1/4, 1/2, 1, 2, 4 and 8 FP/scan.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,9 @@ class FrocResult:
             "detected_at_lowest_threshold": self.detected,
             "false_positives_at_lowest_threshold": self.false_positives,
             "cpm": round(self.cpm, 4),
-            "sensitivity_at_fp_per_scan": {_rate_name(rate): round(value, 4) for rate, value in self.sensitivity_at.items()},
+            "sensitivity_at_fp_per_scan": {
+                _rate_name(rate): round(value, 4) for rate, value in self.sensitivity_at.items()
+            },
             "curve": [
                 {"threshold": t, "fp_per_scan": round(f, 4), "sensitivity": round(s, 4)}
                 for t, f, s in zip(self.thresholds, self.fp_per_scan, self.sensitivity)
@@ -117,8 +120,10 @@ def compute_froc(
         detection_scores += scores
         false_positive_scores += false_positives
         per_scan[scan] = {
-            "references": len(nodules), "predictions": len(findings),
-            "detected": int(np.isfinite(scores).sum()) if scores else 0, "false_positives": len(false_positives),
+            "references": len(nodules),
+            "predictions": len(findings),
+            "detected": int(np.isfinite(scores).sum()) if scores else 0,
+            "false_positives": len(false_positives),
         }
 
     detections = np.asarray(detection_scores, dtype=float)
@@ -143,7 +148,9 @@ def compute_froc(
     )
 
 
-def is_hit(finding: PredictedFinding, nodule: ReferenceNodule, min_hit_radius_mm: float = MIN_HIT_RADIUS_MM) -> bool:
+def is_hit(
+    finding: PredictedFinding, nodule: ReferenceNodule, min_hit_radius_mm: float = MIN_HIT_RADIUS_MM
+) -> bool:
     """True if the finding's centre lies within ``max(radius, min_hit_radius_mm)`` of the nodule's."""
     radius = max(nodule.diameter_mm / 2.0, min_hit_radius_mm)
     return float(np.linalg.norm(np.subtract(finding.center, nodule.center))) <= radius

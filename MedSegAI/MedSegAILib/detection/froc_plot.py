@@ -25,7 +25,13 @@ def write_froc_png(result: FrocResult, path: str | os.PathLike, title: str = "FR
     sensitivity = [0.0] + list(result.sensitivity)
     axis.step(fp, sensitivity, where="post", color="tab:blue", label="FROC")
     rates = list(result.sensitivity_at)
-    axis.plot(rates, [result.sensitivity_at[r] for r in rates], "o", color="tab:red", label=f"CPM points (CPM = {result.cpm:.3f})")
+    axis.plot(
+        rates,
+        [result.sensitivity_at[r] for r in rates],
+        "o",
+        color="tab:red",
+        label=f"CPM points (CPM = {result.cpm:.3f})",
+    )
     axis.set_xscale("log", base=2)
     axis.set_xlim(1 / 16, 16)
     axis.set_xticks(rates, [f"1/{int(1 / r)}" if r < 1 else f"{r:g}" for r in rates])

@@ -16,8 +16,6 @@ wall gains nothing from that and is dropped.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
@@ -33,7 +31,7 @@ LUNG_DARK_HU = -600.0
 
 def nodule_mask(
     image: Volume, center_lps: np.ndarray, radius_mm: float, region: Volume
-) -> Optional[tuple[tuple[slice, slice, slice], np.ndarray]]:
+) -> tuple[tuple[slice, slice, slice], np.ndarray] | None:
     """Grow the nodule around ``center_lps``.
 
     Args:
@@ -53,7 +51,9 @@ def nodule_mask(
     crop = image.crop(slices)
     allowed = sitk.GetArrayFromImage(resample_like(region.to_sitk(), crop, sitk.sitkNearestNeighbor, 0)) > 0
     kji = np.stack(np.meshgrid(*[np.arange(n) for n in crop.array.shape], indexing="ij"), axis=-1)
-    distance = np.linalg.norm(crop.ijk_to_lps(kji[..., ::-1].reshape(-1, 3)) - center_lps, axis=1).reshape(crop.array.shape)
+    distance = np.linalg.norm(crop.ijk_to_lps(kji[..., ::-1].reshape(-1, 3)) - center_lps, axis=1).reshape(
+        crop.array.shape
+    )
     hu = crop.array
     core = distance <= max(0.4 * radius_mm, 1.5 * float(np.max(image.spacing)) / 2.0 + 0.5)
     if not core.any():
@@ -75,7 +75,9 @@ def nodule_mask(
     mask = _component_at(mask, core)
     if mask is None:
         return None
-    opened = _component_at(ndimage.binary_opening(mask, _ball(image.spacing, min(0.3 * radius_mm, 2.5))), core)
+    opened = _component_at(
+        ndimage.binary_opening(mask, _ball(image.spacing, min(0.3 * radius_mm, 2.5))), core
+    )
     return slices, opened if opened is not None else mask
 
 
@@ -89,7 +91,7 @@ def _closed(mask: np.ndarray, spacing: tuple[float, float, float], radius_mm: fl
     return closed[tuple(slice(p, -p) for p in pad)] | mask
 
 
-def _component_at(mask: np.ndarray, core: np.ndarray) -> Optional[np.ndarray]:
+def _component_at(mask: np.ndarray, core: np.ndarray) -> np.ndarray | None:
     """The 26-connected component of ``mask`` that overlaps ``core`` most, or None."""
     labels, count = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
     if count == 0:
@@ -104,10 +106,10 @@ def _ball(spacing: tuple[float, float, float], radius_mm: float) -> np.ndarray:
     """A ball structuring element of ``radius_mm`` on voxels of ``spacing`` (x, y, z)."""
     half = [max(0, int(radius_mm / s)) for s in spacing[::-1]]
     grid = np.meshgrid(*[np.arange(-h, h + 1) * s for h, s in zip(half, spacing[::-1])], indexing="ij")
-    return sum(g ** 2 for g in grid) <= radius_mm ** 2 + 1e-6
+    return sum(g**2 for g in grid) <= radius_mm**2 + 1e-6
 
 
-def _box(image: Volume, center: np.ndarray, reach_mm: float) -> Optional[tuple[slice, slice, slice]]:
+def _box(image: Volume, center: np.ndarray, reach_mm: float) -> tuple[slice, slice, slice] | None:
     """Input-grid ``[k, j, i]`` slices covering a cube of half-size ``reach_mm`` around ``center``."""
     corners = center + reach_mm * np.array([[a, b, c] for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)])
     ijk = image.lps_to_ijk(corners)

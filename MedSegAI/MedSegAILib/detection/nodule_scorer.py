@@ -22,13 +22,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
 from ..models.card import ModelCard
-from .patch_classifier import PATCH_SPACING_MM, PatchNetwork, fused_for_inference, load_classifier, patch_logits
+from .patch_classifier import (
+    PATCH_SPACING_MM,
+    PatchNetwork,
+    fused_for_inference,
+    load_classifier,
+    patch_logits,
+)
 
 DETECTION_CARD = "detection_card.json"
 BUILTIN_FOLDER = Path(__file__).resolve().parents[1] / "models" / "builtin" / "chest_ct"
@@ -52,7 +58,9 @@ class NoduleScorer:
     def score(self, patches: np.ndarray, ranks: np.ndarray) -> np.ndarray:
         """Scores in [0, 1] of HU patches ``(n, d, h, w)`` (:func:`.patch_classifier.extract_patches`)
         of candidates at places ``ranks`` (0 first) in the generator's ranking."""
-        return calibrate(fuse(patch_logits(self._fused, patches), ranks, self.rank_weight), self.slope, self.intercept)
+        return calibrate(
+            fuse(patch_logits(self._fused, patches), ranks, self.rank_weight), self.slope, self.intercept
+        )
 
 
 def fuse(logits: np.ndarray, ranks: np.ndarray, rank_weight: float) -> np.ndarray:
@@ -67,7 +75,9 @@ def fit_rank_weight(logits: np.ndarray, ranks: np.ndarray, labels: np.ndarray) -
     Raises:
         ValueError: only one class is present, or the logits carry no weight.
     """
-    coefficients = fit_logistic(np.stack([np.asarray(logits, float), np.log1p(np.asarray(ranks, float))], axis=1), labels)
+    coefficients = fit_logistic(
+        np.stack([np.asarray(logits, float), np.log1p(np.asarray(ranks, float))], axis=1), labels
+    )
     if coefficients[0] <= 0:
         raise ValueError("the network's logits do not separate nodules from other candidates")
     return float(coefficients[1] / coefficients[0])
@@ -132,27 +142,39 @@ def read_detection_card(path: str | Path) -> dict[str, Any]:
         _rank_weight(entry)
         spacing = float(entry.get("patch_spacing_mm", PATCH_SPACING_MM))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise InputError(f"{path}: not a valid detection card ({error!r}); it needs nodule_classifier.file, "
-                         ".sha256 and .calibration.slope/.intercept, and a number in .fusion.rank_weight if "
-                         "it has a fusion") from None
+        raise InputError(
+            f"{path}: not a valid detection card ({error!r}); it needs nodule_classifier.file, "
+            ".sha256 and .calibration.slope/.intercept, and a number in .fusion.rank_weight if "
+            "it has a fusion"
+        ) from None
     if abs(spacing - PATCH_SPACING_MM) > 1e-6:
-        raise InputError(f"{path}: the nodule classifier was trained on patches sampled at {spacing} mm; this version of "
-                         f"MedSegAI samples them at {PATCH_SPACING_MM} mm (retrain it with "
-                         "python -m medsegai_lab.classifier_training)")
+        raise InputError(
+            f"{path}: the nodule classifier was trained on patches sampled at {spacing} mm; this version of "
+            f"MedSegAI samples them at {PATCH_SPACING_MM} mm (retrain it with "
+            "python -m medsegai_lab.classifier_training)"
+        )
     return entry
 
 
-def scorer_for_model(card: Optional[ModelCard]) -> NoduleScorer:
+def scorer_for_model(card: ModelCard | None) -> NoduleScorer:
     """The nodule scorer shipped with ``card``'s model, else the built-in one.
 
     Raises:
         InputError: the detection card or the classifier weights are missing, malformed or altered.
     """
-    folder = card.folder if card is not None and card.folder and (card.folder / DETECTION_CARD).is_file() else BUILTIN_FOLDER
+    folder = (
+        card.folder
+        if card is not None and card.folder and (card.folder / DETECTION_CARD).is_file()
+        else BUILTIN_FOLDER
+    )
     entry = read_detection_card(folder / DETECTION_CARD)
     network = load_classifier(folder / entry["file"], entry["sha256"])
-    return NoduleScorer(network, float(entry["calibration"]["slope"]), float(entry["calibration"]["intercept"]),
-                        _rank_weight(entry))
+    return NoduleScorer(
+        network,
+        float(entry["calibration"]["slope"]),
+        float(entry["calibration"]["intercept"]),
+        _rank_weight(entry),
+    )
 
 
 def _rank_weight(entry: dict[str, Any]) -> float:

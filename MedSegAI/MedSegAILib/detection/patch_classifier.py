@@ -14,9 +14,9 @@ and are checked before loading.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence, Union
 
 import numpy as np
 import torch
@@ -78,12 +78,14 @@ class NoduleEnsemble(nn.Module):
         return torch.stack([member(patches) for member in self.members]).mean(dim=0)
 
 
-PatchNetwork = Union[NoduleClassifier, NoduleEnsemble]
+PatchNetwork = NoduleClassifier | NoduleEnsemble
 """What scores the patches: one classifier or an ensemble of them."""
 
 
 def _conv(inputs: int, outputs: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv3d(inputs, outputs, 3, padding=1, bias=False), nn.BatchNorm3d(outputs), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv3d(inputs, outputs, 3, padding=1, bias=False), nn.BatchNorm3d(outputs), nn.ReLU(inplace=True)
+    )
 
 
 def normalize(hu: np.ndarray) -> np.ndarray:
@@ -115,7 +117,9 @@ def extract_patches(grid: Volume, centers_lps: np.ndarray) -> np.ndarray:
 
     def sample(chunk: np.ndarray) -> np.ndarray:
         kji = (chunk[:, None, ::-1] + cube_ijk[None, :, ::-1]).reshape(-1, 3).T
-        return ndimage.map_coordinates(grid.array, kji, order=1, mode="constant", cval=-1024.0).astype(np.float32)
+        return ndimage.map_coordinates(grid.array, kji, order=1, mode="constant", cval=-1024.0).astype(
+            np.float32
+        )
 
     chunks = np.array_split(centers_ijk, min(len(centers_ijk), max(1, torch.get_num_threads())))
     with ThreadPoolExecutor(len(chunks)) as pool:
@@ -141,14 +145,18 @@ def patch_logits(network: PatchNetwork, patches: np.ndarray, batch: int = 32) ->
     about 0.15 s in batches of 32 and 0.3 s in batches of 256.
     """
     network.eval()
-    logits = [network(torch.from_numpy(normalize(patches[start:start + batch]))[:, None]).numpy()
-              for start in range(0, len(patches), batch)]
+    logits = [
+        network(torch.from_numpy(normalize(patches[start : start + batch]))[:, None]).numpy()
+        for start in range(0, len(patches), batch)
+    ]
     return np.concatenate(logits).astype(np.float64) if logits else np.zeros(0)
 
 
 def save_classifier(network: PatchNetwork, path: str | Path) -> None:
     """Write the weights of a classifier or an ensemble (``members.<i>.`` keys) as safetensors."""
-    save_file({name: tensor.detach().contiguous() for name, tensor in network.state_dict().items()}, str(path))
+    save_file(
+        {name: tensor.detach().contiguous() for name, tensor in network.state_dict().items()}, str(path)
+    )
 
 
 def load_classifier(path: str | Path, sha256: str) -> PatchNetwork:

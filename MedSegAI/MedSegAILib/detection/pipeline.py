@@ -9,7 +9,7 @@ Slicer module after `segment`).
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -31,10 +31,10 @@ def detect_from_segmentation(
     volume: Volume,
     *,
     threshold: float = DEFAULT_THRESHOLD,
-    scorer: Optional[NoduleScorer] = None,
-    card: Optional[ModelCard] = None,
+    scorer: NoduleScorer | None = None,
+    card: ModelCard | None = None,
     progress: ProgressCallback = no_progress,
-    cancel: Optional[CancelToken] = None,
+    cancel: CancelToken | None = None,
 ) -> DetectionResult:
     """Detect nodules in the lungs of an existing segmentation (no segmentation network run).
 
@@ -55,8 +55,15 @@ def detect_from_segmentation(
         InputError: the model segments no lungs.
     """
     scorer = scorer or scorer_for_model(card)
-    return detect_nodules(result.model_grid, lung_region(result), volume, scorer, threshold=threshold,
-                          progress=progress, cancel=cancel)
+    return detect_nodules(
+        result.model_grid,
+        lung_region(result),
+        volume,
+        scorer,
+        threshold=threshold,
+        progress=progress,
+        cancel=cancel,
+    )
 
 
 def lung_region(result: SegmentationResult) -> np.ndarray:
@@ -73,7 +80,9 @@ def lung_region(result: SegmentationResult) -> np.ndarray:
             f"{', '.join(result.class_names)}); use a chest CT model with a lung class"
         )
     others = [index for index in range(len(names)) if index not in wanted]
-    lung = np.max(result.probabilities[wanted], axis=0)  # channel-wise maxima: far cheaper than argmax over axis 0
+    lung = np.max(
+        result.probabilities[wanted], axis=0
+    )  # channel-wise maxima: far cheaper than argmax over axis 0
     if not others:
         return np.ones(lung.shape, dtype=bool)
     return lung > np.max(result.probabilities[others], axis=0)
@@ -84,9 +93,9 @@ def segment_and_detect(
     model: LoadedModel,
     *,
     threshold: float = DEFAULT_THRESHOLD,
-    scorer: Optional[NoduleScorer] = None,
-    progress: Optional[ProgressCallback] = None,
-    cancel: Optional[CancelToken] = None,
+    scorer: NoduleScorer | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
     **segment_options: Any,
 ) -> tuple[SegmentationResult, DetectionResult]:
     """Segment ``volume`` and detect nodules, running the network once.
@@ -104,12 +113,22 @@ def segment_and_detect(
         ``(segmentation, detection)``; the segmentation's ``timings`` gain a ``detect`` entry.
     """
     progress = progress or no_progress
-    segmentation = segment_volume(volume, model, progress=sub_progress(progress, 0.0, SEGMENTATION_END),
-                                  cancel=cancel, **segment_options)
+    segmentation = segment_volume(
+        volume,
+        model,
+        progress=sub_progress(progress, 0.0, SEGMENTATION_END),
+        cancel=cancel,
+        **segment_options,
+    )
     started = time.perf_counter()
     detection = detect_from_segmentation(
-        segmentation, volume, threshold=threshold, scorer=scorer, card=model.card,
-        progress=sub_progress(progress, SEGMENTATION_END, 1.0), cancel=cancel,
+        segmentation,
+        volume,
+        threshold=threshold,
+        scorer=scorer,
+        card=model.card,
+        progress=sub_progress(progress, SEGMENTATION_END, 1.0),
+        cancel=cancel,
     )
     segmentation.timings["detect"] = time.perf_counter() - started
     return segmentation, detection

@@ -7,7 +7,8 @@ A terminology dict is ``{"category": concept, "type": concept, "modifier": conce
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from highdicom.color import CIELabColor
 from highdicom.sr import CodedConcept
@@ -20,7 +21,9 @@ TISSUE = coded("85756007", "Tissue")  # fallback category and type for segments 
 
 def to_coded_concept(concept: dict[str, str]) -> CodedConcept:
     """A highdicom coded concept from ``{"scheme", "code", "meaning"}``."""
-    return CodedConcept(value=str(concept["code"]), scheme_designator=str(concept["scheme"]), meaning=str(concept["meaning"]))
+    return CodedConcept(
+        value=str(concept["code"]), scheme_designator=str(concept["scheme"]), meaning=str(concept["meaning"])
+    )
 
 
 def from_code_item(item: Dataset) -> dict[str, str]:
@@ -29,7 +32,7 @@ def from_code_item(item: Dataset) -> dict[str, str]:
     return coded(str(value), str(item.CodeMeaning), scheme=str(item.CodingSchemeDesignator))
 
 
-def first_code(sequence: Optional[Sequence[Dataset]]) -> Optional[dict[str, str]]:
+def first_code(sequence: Sequence[Dataset] | None) -> dict[str, str] | None:
     """The first item of a code sequence as a concept dict, or ``None`` if empty/absent."""
     return from_code_item(sequence[0]) if sequence else None
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
 import numpy as np
 
@@ -32,12 +33,14 @@ NODULE_COLOR = (255, 215, 0)
 def add_dicom_out_argument(parser: argparse.ArgumentParser, what: str) -> None:
     """Add ``--dicom-out DIR`` to a subcommand; ``what`` says which objects it writes."""
     parser.add_argument(
-        "--dicom-out", metavar="DIR", default=None,
+        "--dicom-out",
+        metavar="DIR",
+        default=None,
         help=f"also write {what} into DIR (the input must be a DICOM series); see docs/dicom.md",
     )
 
 
-def check_dicom_out(dicom_out: Optional[str], volume: Volume) -> None:
+def check_dicom_out(dicom_out: str | None, volume: Volume) -> None:
     """Refuse ``--dicom-out`` for a non-DICOM input before any model is loaded.
 
     Raises:
@@ -48,7 +51,12 @@ def check_dicom_out(dicom_out: Optional[str], volume: Volume) -> None:
 
 
 def write_segmentation_dicom(
-    dicom_out: str | os.PathLike, labels: np.ndarray, volume: Volume, label_entries: Iterable[dict[str, Any]], model_name: str, model_version: str
+    dicom_out: str | os.PathLike,
+    labels: np.ndarray,
+    volume: Volume,
+    label_entries: Iterable[dict[str, Any]],
+    model_name: str,
+    model_version: str,
 ) -> Path:
     """`segment --dicom-out`: the label map as a DICOM SEG; returns its path."""
     infos = [LabelInfo.from_json(entry) for entry in label_entries]
@@ -58,7 +66,12 @@ def write_segmentation_dicom(
 
 
 def write_findings_dicom(
-    dicom_out: str | os.PathLike, findings: dict[str, Any], nodules: np.ndarray, volume: Volume, model_name: str, model_version: str
+    dicom_out: str | os.PathLike,
+    findings: dict[str, Any],
+    nodules: np.ndarray,
+    volume: Volume,
+    model_name: str,
+    model_version: str,
 ) -> list[Path]:
     """`detect --dicom-out`: a SEG of the findings (if any) and the SR that references it."""
     written = []
@@ -66,10 +79,21 @@ def write_findings_dicom(
         seg_path = None
         ids = sorted(int(f["id"]) for f in findings.get("findings", []))
         if ids:
-            infos = [LabelInfo(i, f"nodule {i}", NODULE_COLOR, terminology_for("lung nodule") or {}) for i in ids]
-            seg_path = write_dicom_seg(nodules, volume, infos, out.path(NODULES_SEG), model_name, model_version,
-                                       series_description="MedSegAI nodule findings")
+            infos = [
+                LabelInfo(i, f"nodule {i}", NODULE_COLOR, terminology_for("lung nodule") or {}) for i in ids
+            ]
+            seg_path = write_dicom_seg(
+                nodules,
+                volume,
+                infos,
+                out.path(NODULES_SEG),
+                model_name,
+                model_version,
+                series_description="MedSegAI nodule findings",
+            )
             written.append(NODULES_SEG)
-        write_dicom_sr(findings, volume, out.path(FINDINGS_SR), model_name, model_version, segmentation_path=seg_path)
+        write_dicom_sr(
+            findings, volume, out.path(FINDINGS_SR), model_name, model_version, segmentation_path=seg_path
+        )
         written.append(FINDINGS_SR)
     return [Path(dicom_out) / name for name in written]

@@ -7,7 +7,8 @@ DICOM modules keep one local import.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..models.card import LabelInfo, read_labels_json
 

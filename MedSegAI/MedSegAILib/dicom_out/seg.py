@@ -10,8 +10,8 @@ the CT slice by slice (and its series, study and frame of reference).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import highdicom as hd
 import numpy as np
@@ -68,7 +68,9 @@ def write_dicom_seg(
         raise ValueError(f"label map shape {labels.shape} does not match the CT grid {reference.array.shape}")
     source = source_series_of(reference, purpose="DICOM SEG export")
     infos = _infos_for(labels, label_infos, reference)
-    segmentation = build_segmentation(labels, source, infos, algorithm_name, algorithm_version, series_number, series_description)
+    segmentation = build_segmentation(
+        labels, source, infos, algorithm_name, algorithm_version, series_number, series_description
+    )
     out_path = Path(out_path)
     with atomic_path(out_path) as temporary:
         segmentation.save_as(temporary)
@@ -89,9 +91,14 @@ def build_segmentation(
     ``infos`` must be sorted by value and cover every non-zero value of ``labels``.
     """
     algorithm = hd.AlgorithmIdentificationSequence(
-        name=algorithm_name, version=algorithm_version, family=codes.cid7162.ArtificialIntelligence, source=MANUFACTURER
+        name=algorithm_name,
+        version=algorithm_version,
+        family=codes.cid7162.ArtificialIntelligence,
+        source=MANUFACTURER,
     )
-    descriptions = [_segment_description(number, info, algorithm) for number, info in enumerate(infos, start=1)]
+    descriptions = [
+        _segment_description(number, info, algorithm) for number, info in enumerate(infos, start=1)
+    ]
     segment_numbers = np.zeros(int(labels.max(initial=0)) + 1, dtype=np.uint16)
     for number, info in enumerate(infos, start=1):
         if info.value < segment_numbers.size:
@@ -124,7 +131,8 @@ def _infos_for(labels: np.ndarray, label_infos: Sequence[LabelInfo], reference: 
     missing = [v for v in present if v not in by_value]
     if missing:
         raise InputError(
-            f"{reference.metadata.get('source', 'label map')}: label values {missing} have no name in the labels; "
+            f"{reference.metadata.get('source', 'label map')}: label values {missing} have no name "
+            "in the labels; "
             "give a labels.json that describes every value"
         )
     if labels.size and labels.min() < 0:
@@ -132,7 +140,9 @@ def _infos_for(labels: np.ndarray, label_infos: Sequence[LabelInfo], reference: 
     return [by_value[value] for value in sorted(by_value)]
 
 
-def _segment_description(number: int, info: LabelInfo, algorithm: hd.AlgorithmIdentificationSequence) -> hd.seg.SegmentDescription:
+def _segment_description(
+    number: int, info: LabelInfo, algorithm: hd.AlgorithmIdentificationSequence
+) -> hd.seg.SegmentDescription:
     terminology = info.terminology or terminology_for(info.name) or {}
     category = terminology.get("category") or TISSUE
     property_type = terminology.get("type") or TISSUE

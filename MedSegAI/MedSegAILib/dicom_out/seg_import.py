@@ -53,19 +53,27 @@ def read_dicom_seg(seg_path: str | os.PathLike, reference: Volume) -> ImportedSe
     seg_path = Path(seg_path)
     segmentation = _read(seg_path)
     source = source_series_of(reference, purpose="DICOM SEG import")
-    _check_references(segmentation, seg_path, source.series_instance_uid, source.frame_of_reference_uid, reference)
+    _check_references(
+        segmentation, seg_path, source.series_instance_uid, source.frame_of_reference_uid, reference
+    )
     _check_frame_geometry(segmentation, seg_path, source.datasets)
     dtype = np.uint8 if max(segmentation.segment_numbers, default=0) < 256 else np.uint16
     labels = np.zeros(reference.array.shape, dtype=dtype)
     for number in segmentation.segment_numbers:
-        mask = segmentation.get_pixels_by_source_instance(
-            source_sop_instance_uids=source.sop_instance_uids,
-            segment_numbers=[number],
-            ignore_spatial_locations=True,  # checked above against the CT's own geometry
-            assert_missing_frames_are_empty=True,
-        )[..., 0] > 0
+        mask = (
+            segmentation.get_pixels_by_source_instance(
+                source_sop_instance_uids=source.sop_instance_uids,
+                segment_numbers=[number],
+                ignore_spatial_locations=True,  # checked above against the CT's own geometry
+                assert_missing_frames_are_empty=True,
+            )[..., 0]
+            > 0
+        )
         if np.any(labels[mask]):
-            raise InputError(f"{seg_path}: segment {number} overlaps another segment; a label map cannot hold overlapping segments")
+            raise InputError(
+                f"{seg_path}: segment {number} overlaps another segment; "
+                "a label map cannot hold overlapping segments"
+            )
         labels[mask] = number
     return ImportedSegmentation(labels=labels, label_infos=_label_infos(segmentation))
 
@@ -76,11 +84,18 @@ def _read(seg_path: Path) -> hd.seg.Segmentation:
     try:
         return hd.seg.segread(seg_path)
     except (InvalidDicomError, AttributeError, ValueError, KeyError, OSError) as error:
-        raise InputError(f"{seg_path}: not a readable DICOM Segmentation ({type(error).__name__}: {error}); give a DICOM SEG file") from None
+        raise InputError(
+            f"{seg_path}: not a readable DICOM Segmentation ({type(error).__name__}: {error}); "
+            "give a DICOM SEG file"
+        ) from None
 
 
 def _check_references(
-    segmentation: hd.seg.Segmentation, seg_path: Path, series_uid: str, frame_of_reference_uid: str, reference: Volume
+    segmentation: hd.seg.Segmentation,
+    seg_path: Path,
+    series_uid: str,
+    frame_of_reference_uid: str,
+    reference: Volume,
 ) -> None:
     """Refuse a SEG that was made on another series or in another frame of reference."""
     source_name = reference.metadata.get("source", "the reference CT")
@@ -89,13 +104,15 @@ def _check_references(
     if series_uid not in referenced:
         listed = ", ".join(sorted(referenced)) or "no series"
         raise InputError(
-            f"{seg_path}: references series {listed}, not the reference CT series {series_uid} ({source_name}); "
+            f"{seg_path}: references series {listed}, not the reference CT series {series_uid} "
+            f"({source_name}); "
             "give the CT series the SEG was made on"
         )
     seg_frame = segmentation.get("FrameOfReferenceUID")
     if seg_frame and str(seg_frame) != frame_of_reference_uid:
         raise InputError(
-            f"{seg_path}: frame of reference {seg_frame} differs from the CT's {frame_of_reference_uid} ({source_name}); "
+            f"{seg_path}: frame of reference {seg_frame} differs from the CT's {frame_of_reference_uid} "
+            f"({source_name}); "
             "give the CT series the SEG was made on"
         )
 
@@ -103,7 +120,10 @@ def _check_references(
 def _check_frame_geometry(segmentation: hd.seg.Segmentation, seg_path: Path, datasets: list[Dataset]) -> None:
     """Every frame must lie exactly on the CT slice it references (position, orientation, size)."""
     by_uid = {str(ds.SOPInstanceUID): ds for ds in datasets}
-    if (int(segmentation.Rows), int(segmentation.Columns)) != (int(datasets[0].Rows), int(datasets[0].Columns)):
+    if (int(segmentation.Rows), int(segmentation.Columns)) != (
+        int(datasets[0].Rows),
+        int(datasets[0].Columns),
+    ):
         raise InputError(
             f"{seg_path}: frames are {segmentation.Rows}x{segmentation.Columns} pixels, the CT slices "
             f"{datasets[0].Rows}x{datasets[0].Columns}; only SEGs on the CT's own pixel grid can be imported"
@@ -117,14 +137,23 @@ def _check_frame_geometry(segmentation: hd.seg.Segmentation, seg_path: Path, dat
         ]
         matched = [by_uid[uid] for uid in sources if uid in by_uid]
         if not matched:
-            raise InputError(f"{seg_path}: frame {number} references none of the CT's slices; the SEG must reference the CT images frame by frame")
+            raise InputError(
+                f"{seg_path}: frame {number} references none of the CT's slices; "
+                "the SEG must reference the CT images frame by frame"
+            )
         ct = matched[0]
         position = _functional(frame, shared, "PlanePositionSequence").ImagePositionPatient
         orientation = _functional(frame, shared, "PlaneOrientationSequence").ImageOrientationPatient
         spacing = _functional(frame, shared, "PixelMeasuresSequence").PixelSpacing
         if not (
-            np.allclose(np.asarray(position, float), np.asarray(ct.ImagePositionPatient, float), atol=FRAME_TOLERANCE_MM)
-            and np.allclose(np.asarray(orientation, float), np.asarray(ct.ImageOrientationPatient, float), atol=1e-3)
+            np.allclose(
+                np.asarray(position, float),
+                np.asarray(ct.ImagePositionPatient, float),
+                atol=FRAME_TOLERANCE_MM,
+            )
+            and np.allclose(
+                np.asarray(orientation, float), np.asarray(ct.ImageOrientationPatient, float), atol=1e-3
+            )
             and np.allclose(np.asarray(spacing, float), np.asarray(ct.PixelSpacing, float), atol=1e-3)
         ):
             raise InputError(

@@ -88,23 +88,39 @@ def _order_by_slice(datasets: list[Dataset], volume: Volume, source: str) -> lis
     for ds in datasets:
         name = Path(ds.filename).name if getattr(ds, "filename", None) else "a source file"
         if int(ds.get("NumberOfFrames", 1) or 1) != 1:
-            raise InputError(f"{name}: multi-frame source images are not supported for DICOM output; use a single-frame series")
+            raise InputError(
+                f"{name}: multi-frame source images are not supported for DICOM output; "
+                "use a single-frame series"
+            )
         if (int(ds.Rows), int(ds.Columns)) != (rows, columns):
-            raise InputError(f"{name}: {ds.Rows}x{ds.Columns} pixels, but the volume has {rows}x{columns}; the files do not match the volume")
+            raise InputError(
+                f"{name}: {ds.Rows}x{ds.Columns} pixels, but the volume has {rows}x{columns}; "
+                "the files do not match the volume"
+            )
         orientation = np.asarray(ds.ImageOrientationPatient, dtype=float)
         if not (
             np.allclose(orientation[:3], volume.direction[:, 0], atol=ORIENTATION_TOLERANCE)
             and np.allclose(orientation[3:], volume.direction[:, 1], atol=ORIENTATION_TOLERANCE)
         ):
-            raise InputError(f"{name}: image orientation {orientation.tolist()} differs from the volume's; the files do not match the volume")
+            raise InputError(
+                f"{name}: image orientation {orientation.tolist()} differs from the volume's; "
+                "the files do not match the volume"
+            )
         position = np.asarray(ds.ImagePositionPatient, dtype=float)
         nearest = int(round(volume.lps_to_ijk(position)[2]))
         position_error = np.linalg.norm(volume.ijk_to_lps(np.array([0.0, 0.0, nearest])) - position)
         if not 0 <= nearest < n_slices or position_error > POSITION_TOLERANCE_MM + 0.1 * volume.spacing[2]:
-            raise InputError(f"{name}: its position {list(ds.ImagePositionPatient)} is on no slice of the volume; the files do not match the volume")
+            raise InputError(
+                f"{name}: its position {list(ds.ImagePositionPatient)} is on no slice of the volume; "
+                "the files do not match the volume"
+            )
         if nearest in by_slice:
-            raise InputError(f"{name}: two source files lie on slice {nearest}; the series holds duplicate slices")
+            raise InputError(
+                f"{name}: two source files lie on slice {nearest}; the series holds duplicate slices"
+            )
         by_slice[nearest] = ds
     if len(by_slice) != n_slices:
-        raise InputError(f"{source}: {len(by_slice)} source files for {n_slices} slices; the series is incomplete")
+        raise InputError(
+            f"{source}: {len(by_slice)} source files for {n_slices} slices; the series is incomplete"
+        )
     return [by_slice[k] for k in range(n_slices)]

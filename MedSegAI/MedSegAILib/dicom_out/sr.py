@@ -27,16 +27,17 @@ Procedure Evidence Sequence), so the SR references both.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import highdicom as hd
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.sr.coding import Code
 from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 
 from .. import __version__
 from ..errors import InputError
@@ -66,7 +67,7 @@ def write_dicom_sr(
     out_path: str | os.PathLike,
     algorithm_name: str,
     algorithm_version: str,
-    segmentation_path: Optional[str | os.PathLike] = None,
+    segmentation_path: str | os.PathLike | None = None,
     series_number: int = SR_SERIES_NUMBER,
 ) -> Path:
     """Write ``findings`` (a ``findings.json`` document) as a TID 1500 Comprehensive 3D SR.
@@ -101,7 +102,7 @@ def build_report(
     source: SourceSeries,
     algorithm_name: str,
     algorithm_version: str,
-    segmentation: Optional[Dataset] = None,
+    segmentation: Dataset | None = None,
     series_number: int = SR_SERIES_NUMBER,
 ) -> hd.sr.Comprehensive3DSR:
     """The highdicom SR document for ``findings`` on ``source`` (see the module docstring)."""
@@ -113,7 +114,10 @@ def build_report(
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=hd.UID(), name=algorithm_name[:64], manufacturer_name=MANUFACTURER, model_name=algorithm_version[:64]
+            uid=hd.UID(),
+            name=algorithm_name[:64],
+            manufacturer_name=MANUFACTURER,
+            model_name=algorithm_version[:64],
         ),
     )
     report = hd.sr.MeasurementReport(
@@ -141,7 +145,10 @@ def _check_units(findings: dict[str, Any]) -> None:
     system = findings.get("coordinate_system", "LPS")
     units = findings.get("units", "mm")
     if system != "LPS" or units != "mm":
-        raise InputError(f"findings: coordinates in {system} {units}; DICOM SR needs LPS millimetres as findings.json writes them")
+        raise InputError(
+            f"findings: coordinates in {system} {units}; "
+            "DICOM SR needs LPS millimetres as findings.json writes them"
+        )
 
 
 def _finding_group(
@@ -152,7 +159,10 @@ def _finding_group(
         center = np.asarray(finding["center"], dtype=float).reshape(1, 3)
         measurements = _measurements(finding, algorithm)
     except (KeyError, TypeError, ValueError) as error:
-        raise InputError(f"findings: finding {finding.get('id', '?')} lacks or garbles {error}; give findings.json as `detect` writes it") from None
+        raise InputError(
+            f"findings: finding {finding.get('id', '?')} lacks or garbles {error}; "
+            "give findings.json as `detect` writes it"
+        ) from None
     surface = hd.sr.VolumeSurface(
         graphic_type=hd.sr.GraphicTypeValues3D.POINT,
         graphic_data=center,
@@ -161,7 +171,9 @@ def _finding_group(
     )
     evaluations = []
     if finding.get("lung_rads"):
-        evaluations.append(hd.sr.QualitativeEvaluation(name=LUNG_RADS_CATEGORY, value=lung_rads_code(finding["lung_rads"])))
+        evaluations.append(
+            hd.sr.QualitativeEvaluation(name=LUNG_RADS_CATEGORY, value=lung_rads_code(finding["lung_rads"]))
+        )
     return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=f"finding {identifier}"),
         referenced_volume_surface=surface,
@@ -174,7 +186,9 @@ def _finding_group(
     )
 
 
-def _no_findings_group(algorithm: hd.sr.AlgorithmIdentification) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+def _no_findings_group(
+    algorithm: hd.sr.AlgorithmIdentification,
+) -> hd.sr.MeasurementsAndQualitativeEvaluations:
     """An image-level group (TID 1501) saying "Nodule: Absent"."""
     return hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="no findings"),
@@ -185,14 +199,20 @@ def _no_findings_group(algorithm: hd.sr.AlgorithmIdentification) -> hd.sr.Measur
     )
 
 
-def _measurements(finding: dict[str, Any], algorithm: hd.sr.AlgorithmIdentification) -> list[hd.sr.Measurement]:
+def _measurements(
+    finding: dict[str, Any], algorithm: hd.sr.AlgorithmIdentification
+) -> list[hd.sr.Measurement]:
     """Diameter, axes, volume and score of one finding (``KeyError`` if a required one is missing)."""
 
-    def measurement(name: Code, value: float, unit: Code, derivation: Optional[Code] = None) -> hd.sr.Measurement:
-        return hd.sr.Measurement(name=name, value=float(value), unit=unit, derivation=derivation, algorithm_id=algorithm)
+    def measurement(
+        name: Code, value: float, unit: Code, derivation: Code | None = None
+    ) -> hd.sr.Measurement:
+        return hd.sr.Measurement(
+            name=name, value=float(value), unit=unit, derivation=derivation, algorithm_id=algorithm
+        )
 
     items = [measurement(codes.SCT.Diameter, finding["diameter_mm"], MILLIMETER)]
-    optional: Sequence[tuple[str, Code, Optional[Code]]] = (
+    optional: Sequence[tuple[str, Code, Code | None]] = (
         ("long_axis_mm", codes.SCT.LongAxis, None),
         ("short_axis_mm", codes.SCT.ShortAxis, None),
         ("mean_diameter_mm", codes.SCT.Diameter, codes.SCT.Mean),
@@ -211,8 +231,13 @@ def _read_segmentation(path: str | os.PathLike, source: SourceSeries) -> Dataset
     try:
         dataset = pydicom.dcmread(path, stop_before_pixels=True)
     except (InvalidDicomError, OSError) as error:
-        raise InputError(f"{path}: cannot be read as DICOM ({error}); give the DICOM SEG written for this series") from None
+        raise InputError(
+            f"{path}: cannot be read as DICOM ({error}); give the DICOM SEG written for this series"
+        ) from None
     referenced = {str(item.SeriesInstanceUID) for item in dataset.get("ReferencedSeriesSequence", [])}
     if source.series_instance_uid not in referenced:
-        raise InputError(f"{path}: this SEG was not made on series {source.series_instance_uid}; give the SEG of the same CT")
+        raise InputError(
+            f"{path}: this SEG was not made on series {source.series_instance_uid}; "
+            "give the SEG of the same CT"
+        )
     return dataset

@@ -30,8 +30,8 @@ activation map explains the logit, the only part that depends on the image insid
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -41,14 +41,21 @@ from torch.nn import functional
 
 from ..detection.detector import Finding
 from ..detection.patch_classifier import (
-    PATCH_SPACING_MM, PATCH_VOXELS, NoduleClassifier, NoduleEnsemble, PatchNetwork, extract_patches, normalize,
+    PATCH_SPACING_MM,
+    PATCH_VOXELS,
+    NoduleClassifier,
+    NoduleEnsemble,
+    PatchNetwork,
+    extract_patches,
+    normalize,
 )
 from ..errors import InputError
 from ..inference.resample import resample_like
 from ..io.volume import Volume
 
 DEFAULT_FINDING_LAYER = "features.3"
-"""The classifier's second conv block (16 channels, 12³ cells of 3 mm), the last one before it pools to 6 mm cells."""
+"""The classifier's second conv block (16 channels, 12³ cells of 3 mm), the last one before it pools
+to 6 mm cells."""
 
 FINDING_CAM_METHODS = ("layercam", "gradcam")
 """How channel activations are weighted (module docstring)."""
@@ -73,7 +80,7 @@ class FindingCam:
     patch_map: np.ndarray
 
 
-def finding_layers(network: Optional[PatchNetwork] = None) -> list[str]:
+def finding_layers(network: PatchNetwork | None = None) -> list[str]:
     """The classifier layers Grad-CAM can explain: ``features`` and its sub-modules (spatial outputs);
     of an ensemble, those of each member."""
     network = network or NoduleClassifier()
@@ -82,12 +89,14 @@ def finding_layers(network: Optional[PatchNetwork] = None) -> list[str]:
     return [name for name, _ in network.named_modules() if name == "features" or name.startswith("features.")]
 
 
-def check_finding_layer(layer: str, network: Optional[PatchNetwork] = None) -> None:
+def check_finding_layer(layer: str, network: PatchNetwork | None = None) -> None:
     """Raises :class:`InputError` unless ``layer`` is one of :func:`finding_layers`."""
     layers = finding_layers(network)
     if layer not in layers:
-        raise InputError(f"--gradcam-layer {layer}: the nodule classifier has no such layer with a spatial output; "
-                         f"use features or a module under it, e.g. features.3 (default {DEFAULT_FINDING_LAYER})")
+        raise InputError(
+            f"--gradcam-layer {layer}: the nodule classifier has no such layer with a spatial output; "
+            f"use features or a module under it, e.g. features.3 (default {DEFAULT_FINDING_LAYER})"
+        )
 
 
 def patch_center(finding: Finding) -> tuple[float, float, float]:
@@ -96,8 +105,12 @@ def patch_center(finding: Finding) -> tuple[float, float, float]:
     return tuple(float(c) for c in center)  # type: ignore[return-value]
 
 
-def patch_gradcam(network: PatchNetwork, patches: np.ndarray, layer: str = DEFAULT_FINDING_LAYER,
-                  method: str = DEFAULT_FINDING_METHOD) -> tuple[np.ndarray, np.ndarray]:
+def patch_gradcam(
+    network: PatchNetwork,
+    patches: np.ndarray,
+    layer: str = DEFAULT_FINDING_LAYER,
+    method: str = DEFAULT_FINDING_METHOD,
+) -> tuple[np.ndarray, np.ndarray]:
     """Class activation maps of the classifier's logit for HU patches.
 
     ``gradcam`` is what ``monai.visualize.GradCAM`` computes (tested equal), written out
@@ -133,36 +146,51 @@ def patch_gradcam(network: PatchNetwork, patches: np.ndarray, layer: str = DEFAU
         if isinstance(module, nn.ReLU):
             module.inplace = False
     captured: list[torch.Tensor] = []
-    hook = dict(explained.named_modules())[layer].register_forward_hook(lambda _module, _inputs, output: captured.append(output))
+    hook = dict(explained.named_modules())[layer].register_forward_hook(
+        lambda _module, _inputs, output: captured.append(output)
+    )
     x = torch.from_numpy(normalize(patches))[:, None].to(next(network.parameters()).device)
     try:
         with torch.enable_grad():
             logits = explained(x)
-            (gradient,) = torch.autograd.grad(logits.sum(), captured[0])  # patches are independent in eval mode
+            (gradient,) = torch.autograd.grad(
+                logits.sum(), captured[0]
+            )  # patches are independent in eval mode
     finally:
         hook.remove()
     weights = torch.relu(gradient) if method == "layercam" else gradient.mean(dim=(2, 3, 4), keepdim=True)
     cam = torch.relu((weights * captured[0]).sum(dim=1, keepdim=True))
     cam = functional.interpolate(cam, size=patches.shape[1:], mode="trilinear", align_corners=False)
-    return cam[:, 0].detach().cpu().numpy().astype(np.float32), logits.detach().cpu().numpy().astype(np.float64)
+    return cam[:, 0].detach().cpu().numpy().astype(np.float32), logits.detach().cpu().numpy().astype(
+        np.float64
+    )
 
 
 def patch_volume(center_lps: Sequence[float], values: np.ndarray) -> Volume:
-    """A ``PATCH_VOXELS``³ patch map as a volume at its place in patient space (:func:`extract_patches`'s geometry)."""
+    """A ``PATCH_VOXELS``³ patch map as a volume at its place in patient space
+    (:func:`extract_patches`'s geometry)."""
     half = (PATCH_VOXELS - 1) / 2.0 * PATCH_SPACING_MM
     origin = tuple(float(c) - half for c in center_lps)
     return Volume(np.asarray(values, dtype=np.float32), (PATCH_SPACING_MM,) * 3, origin, np.eye(3))
 
 
 def patch_on_grid(patch: Volume, reference: Volume) -> tuple[tuple[slice, slice, slice], np.ndarray]:
-    """A patch map resampled linearly onto the block of ``reference``'s voxels it covers (0 outside the patch).
+    """A patch map resampled linearly onto the block of ``reference``'s voxels it covers
+    (0 outside the patch).
 
     Returns:
         ``(block as [k, j, i] slices of reference.array, values on the block)``; an empty
         block when the patch lies outside ``reference``.
     """
     size = np.array(patch.shape_ijk, dtype=float)
-    corners = np.array([[i, j, k] for i in (-0.5, size[0] - 0.5) for j in (-0.5, size[1] - 0.5) for k in (-0.5, size[2] - 0.5)])
+    corners = np.array(
+        [
+            [i, j, k]
+            for i in (-0.5, size[0] - 0.5)
+            for j in (-0.5, size[1] - 0.5)
+            for k in (-0.5, size[2] - 0.5)
+        ]
+    )
     ijk = reference.lps_to_ijk(patch.ijk_to_lps(corners))
     low = np.maximum(np.floor(ijk.min(axis=0)).astype(int), 0)
     high = np.minimum(np.ceil(ijk.max(axis=0)).astype(int) + 1, reference.shape_ijk)
@@ -170,14 +198,24 @@ def patch_on_grid(patch: Volume, reference: Volume) -> tuple[tuple[slice, slice,
     shape = tuple(s.stop - s.start for s in block)
     if 0 in shape:
         return block, np.zeros(shape, dtype=np.float32)  # type: ignore[return-value]
-    target = Volume(np.empty(shape, dtype=np.uint8), reference.spacing, tuple(reference.ijk_to_lps(low.astype(float))), reference.direction)
+    target = Volume(
+        np.empty(shape, dtype=np.uint8),
+        reference.spacing,
+        tuple(reference.ijk_to_lps(low.astype(float))),
+        reference.direction,
+    )
     values = sitk.GetArrayFromImage(resample_like(patch.to_sitk(), target, sitk.sitkLinear, 0.0))
     return block, values.astype(np.float32, copy=False)  # type: ignore[return-value]
 
 
-def findings_gradcam(grid: Volume, findings: Sequence[Finding], network: PatchNetwork, reference: Volume,
-                     layer: str = DEFAULT_FINDING_LAYER,
-                     method: str = DEFAULT_FINDING_METHOD) -> tuple[np.ndarray, list[FindingCam]]:
+def findings_gradcam(
+    grid: Volume,
+    findings: Sequence[Finding],
+    network: PatchNetwork,
+    reference: Volume,
+    layer: str = DEFAULT_FINDING_LAYER,
+    method: str = DEFAULT_FINDING_METHOD,
+) -> tuple[np.ndarray, list[FindingCam]]:
     """One class activation map for all findings, on ``reference``'s grid, in [0, 1].
 
     Args:
@@ -196,7 +234,9 @@ def findings_gradcam(grid: Volume, findings: Sequence[Finding], network: PatchNe
         InputError: ``layer`` is not one of :func:`finding_layers`, or ``method`` is unknown.
     """
     centers = [patch_center(finding) for finding in findings]
-    maps, logits = patch_gradcam(network, extract_patches(grid, np.array(centers).reshape(-1, 3)), layer, method)
+    maps, logits = patch_gradcam(
+        network, extract_patches(grid, np.array(centers).reshape(-1, 3)), layer, method
+    )
     combined = np.zeros(reference.array.shape, dtype=np.float32)
     cams = []
     for finding, center, patch_map, logit in zip(findings, centers, maps, logits):

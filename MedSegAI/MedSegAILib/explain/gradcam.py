@@ -29,8 +29,8 @@ import contextlib
 import copy
 import itertools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -76,12 +76,12 @@ def gradcam_on_model_grid(
     raw_class: int,
     *,
     layer: str = DEFAULT_LAYER,
-    volume: Optional[Volume] = None,
+    volume: Volume | None = None,
     fast: bool = False,
     max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
     margin: int = DEFAULT_MARGIN,
     threads: int = DEFAULT_CPU_THREADS,
-    cancel: Optional[CancelToken] = None,
+    cancel: CancelToken | None = None,
 ) -> GradCamMap:
     """Grad-CAM of ``raw_class``'s score summed over ``target``.
 
@@ -129,9 +129,13 @@ def gradcam_on_model_grid(
             check_cancelled(cancel)
             own = _own_box(tile, grid_shape)
             if use_features:
-                window_map = _head_window_cam(network, result.features, tile, own, target, raw_class, model.device)
+                window_map = _head_window_cam(
+                    network, result.features, tile, own, target, raw_class, model.device
+                )
             else:
-                window_map = _rerun_window_cam(cam, scorer, network_input, tile, own, target, raw_class, model.device)
+                window_map = _rerun_window_cam(
+                    cam, scorer, network_input, tile, own, target, raw_class, model.device
+                )
             values[own] = window_map
     return GradCamMap(values, layer, len(overlapping), len(tiles), time.perf_counter() - started)
 
@@ -152,7 +156,9 @@ def normalised_on_input_grid(result: SegmentationResult, values: np.ndarray) -> 
 
 def _own_box(tile: Sequence[tuple[int, int, int, int]], grid_shape: Sequence[int]) -> Box:
     """The part of the model grid that ``tile`` owns."""
-    return tuple(slice(min(own_start, n), min(own_stop, n)) for (_, _, own_start, own_stop), n in zip(tile, grid_shape))  # type: ignore[return-value]
+    return tuple(
+        slice(min(own_start, n), min(own_stop, n)) for (_, _, own_start, own_stop), n in zip(tile, grid_shape)
+    )  # type: ignore[return-value]
 
 
 def _tile_box(tile: Sequence[tuple[int, int, int, int]], grid_shape: Sequence[int]) -> Box:
@@ -160,8 +166,15 @@ def _tile_box(tile: Sequence[tuple[int, int, int, int]], grid_shape: Sequence[in
     return tuple(slice(min(start, n), min(stop, n)) for (start, stop, _, _), n in zip(tile, grid_shape))  # type: ignore[return-value]
 
 
-def _head_window_cam(network: nn.Module, features: np.ndarray, tile, own: Box, target: np.ndarray,
-                     raw_class: int, device: torch.device) -> np.ndarray:
+def _head_window_cam(
+    network: nn.Module,
+    features: np.ndarray,
+    tile,
+    own: Box,
+    target: np.ndarray,
+    raw_class: int,
+    device: torch.device,
+) -> np.ndarray:
     """Grad-CAM at the head's input (``decoder.0``) for one window, from kept features."""
     grid_shape = target.shape
     window = _tile_box(tile, grid_shape)
@@ -169,13 +182,24 @@ def _head_window_cam(network: nn.Module, features: np.ndarray, tile, own: Box, t
     low = found.min(axis=0) + [s.start for s in own]
     high = found.max(axis=0) + 1 + [s.start for s in own]
     halo = _head_radius(network)
-    box = tuple(slice(max(w.start, int(lo) - halo), min(w.stop, int(hi) + halo)) for w, lo, hi in zip(window, low, high))
+    box = tuple(
+        slice(max(w.start, int(lo) - halo), min(w.stop, int(hi) + halo))
+        for w, lo, hi in zip(window, low, high)
+    )
     with torch.enable_grad():
-        local = torch.from_numpy(features[(slice(None),) + box].astype(np.float32)).to(device)[None].requires_grad_(True)
+        local = (
+            torch.from_numpy(features[(slice(None),) + box].astype(np.float32))
+            .to(device)[None]
+            .requires_grad_(True)
+        )
         logits = network.head(local)
         in_box = np.zeros(tuple(s.stop - s.start for s in box), dtype=bool)
-        overlap = tuple(slice(max(b.start, o.start) - b.start, min(b.stop, o.stop) - b.start) for b, o in zip(box, own))
-        in_box[overlap] = target[tuple(slice(b.start + o.start, b.start + o.stop) for b, o in zip(box, overlap))]
+        overlap = tuple(
+            slice(max(b.start, o.start) - b.start, min(b.stop, o.stop) - b.start) for b, o in zip(box, own)
+        )
+        in_box[overlap] = target[
+            tuple(slice(b.start + o.start, b.start + o.stop) for b, o in zip(box, overlap))
+        ]
         mask = torch.from_numpy(in_box).to(device)
         score = logits[0, raw_class][mask].sum()
         (gradient,) = torch.autograd.grad(score, local)
@@ -199,7 +223,7 @@ class _RegionScore(nn.Module):
     def __init__(self, network: nn.Module) -> None:
         super().__init__()
         self.network = network
-        self.mask: Optional[torch.Tensor] = None
+        self.mask: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self.network(x) * self.mask).sum(dim=(2, 3, 4))
@@ -212,11 +236,23 @@ def _monai_gradcam(scorer: _RegionScore, layer: str):
     return GradCAM(nn_module=scorer, target_layers=f"network.{layer}", postprocessing=lambda values: values)
 
 
-def _rerun_window_cam(cam, scorer: _RegionScore, network_input: np.ndarray, tile, own: Box,
-                      target: np.ndarray, raw_class: int, device: torch.device) -> np.ndarray:
+def _rerun_window_cam(
+    cam,
+    scorer: _RegionScore,
+    network_input: np.ndarray,
+    tile,
+    own: Box,
+    target: np.ndarray,
+    raw_class: int,
+    device: torch.device,
+) -> np.ndarray:
     """Grad-CAM at any layer for one window, rerunning it with MONAI's GradCAM."""
     source = tuple(slice(start, stop) for start, stop, _, _ in tile)
-    x = torch.from_numpy(np.ascontiguousarray(network_input[source]))[None, None].to(device).requires_grad_(True)
+    x = (
+        torch.from_numpy(np.ascontiguousarray(network_input[source]))[None, None]
+        .to(device)
+        .requires_grad_(True)
+    )
     mask = np.zeros(x.shape[2:], dtype=np.float32)
     local = tuple(slice(o.start - s.start, o.stop - s.start) for o, s in zip(own, source))
     mask[local] = target[own]

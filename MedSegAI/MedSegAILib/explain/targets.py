@@ -13,7 +13,8 @@ network: see :mod:`.finding_gradcam`.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -39,7 +40,9 @@ def raw_class_by_label(card: ModelCard) -> dict[int, int]:
     return raw
 
 
-def segment_gradcam(result: SegmentationResult, model: LoadedModel, segment: str | int, **options: Any) -> tuple[np.ndarray, GradCamMap]:
+def segment_gradcam(
+    result: SegmentationResult, model: LoadedModel, segment: str | int, **options: Any
+) -> tuple[np.ndarray, GradCamMap]:
     """Grad-CAM of one segment, on the input grid in [0, 1].
 
     Args:
@@ -57,15 +60,23 @@ def segment_gradcam(result: SegmentationResult, model: LoadedModel, segment: str
     label = model.card.label(segment)
     raw = raw_class_by_label(model.card)
     if label.value not in raw:
-        raise InputError(f"segment {label.name!r} has no network class to explain in model {model.card.name!r}")
-    raw_map = gradcam_on_model_grid(result, model, result.model_labels == label.value, raw[label.value], **options)
+        raise InputError(
+            f"segment {label.name!r} has no network class to explain in model {model.card.name!r}"
+        )
+    raw_map = gradcam_on_model_grid(
+        result, model, result.model_labels == label.value, raw[label.value], **options
+    )
     return normalised_on_input_grid(result, raw_map.values), raw_map
 
 
-def findings_on_model_grid(result: SegmentationResult, finding_labels: np.ndarray, centers_lps: Sequence[Sequence[float]]) -> list[np.ndarray]:
+def findings_on_model_grid(
+    result: SegmentationResult, finding_labels: np.ndarray, centers_lps: Sequence[Sequence[float]]
+) -> list[np.ndarray]:
     """Each finding's mask on the model grid (finding ``n`` has label ``n`` on the input grid)."""
     reference = result.labels.with_array(np.asarray(finding_labels, dtype=np.uint16)).to_sitk()
-    on_model = sitk.GetArrayFromImage(resample_like(reference, result.model_grid, sitk.sitkNearestNeighbor, 0))
+    on_model = sitk.GetArrayFromImage(
+        resample_like(reference, result.model_grid, sitk.sitkNearestNeighbor, 0)
+    )
     masks = []
     for finding_id, center in enumerate(centers_lps, start=1):
         mask = on_model == finding_id
@@ -75,4 +86,3 @@ def findings_on_model_grid(result: SegmentationResult, finding_labels: np.ndarra
                 mask[k, j, i] = True
         masks.append(mask)
     return masks
-

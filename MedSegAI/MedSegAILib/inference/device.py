@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
@@ -33,12 +33,17 @@ def select_device(spec: str = "auto") -> torch.device:
         return torch.device("cpu")
     if spec == "mps":
         if not _mps_works():
-            raise InputError("--device mps: Apple MPS is not available on this machine; use --device auto or cpu")
+            raise InputError(
+                "--device mps: Apple MPS is not available on this machine; use --device auto or cpu"
+            )
         return torch.device("mps")
     index = int(spec.split(":")[1]) if ":" in spec else 0
     if not _cuda_works(index):
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        raise InputError(f"--device {spec}: no working CUDA GPU with index {index} (this machine has {count}); use --device auto or cpu")
+        raise InputError(
+            f"--device {spec}: no working CUDA GPU with index {index} (this machine has {count}); "
+            "use --device auto or cpu"
+        )
     return torch.device("cuda", index)
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 import SimpleITK as sitk
@@ -52,11 +51,13 @@ class SegmentationResult:
     model_labels: np.ndarray
     probabilities: np.ndarray
     class_names: tuple[str, ...]
-    features: Optional[np.ndarray] = None
+    features: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
     windows: int = 0
 
-    def to_input_grid(self, values: np.ndarray, linear: bool = True, default_value: float = 0.0) -> np.ndarray:
+    def to_input_grid(
+        self, values: np.ndarray, linear: bool = True, default_value: float = 0.0
+    ) -> np.ndarray:
         """Resample a ``[k, j, i]`` map on ``model_grid`` onto the input grid.
 
         Args:
@@ -78,8 +79,8 @@ def segment_volume(
     model: LoadedModel,
     *,
     fast: bool = False,
-    progress: Optional[ProgressCallback] = None,
-    cancel: Optional[CancelToken] = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
     keep_features: bool = False,
     threads: int = DEFAULT_CPU_THREADS,
     max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
@@ -128,9 +129,16 @@ def segment_volume(
     threads_context = cpu_threads(threads) if model.device.type == "cpu" else contextlib.nullcontext()
     with threads_context:
         tiled = predict_tiled(
-            network, prepared.network_input, prepared.model_grid.array.shape, model.device,
-            divisor=divisor, max_tile_voxels=max_tile_voxels, margin=margin, keep_features=keep_features,
-            progress=sub_progress(progress, PREPROCESS_END, INFERENCE_END), cancel=cancel,
+            network,
+            prepared.network_input,
+            prepared.model_grid.array.shape,
+            model.device,
+            divisor=divisor,
+            max_tile_voxels=max_tile_voxels,
+            margin=margin,
+            keep_features=keep_features,
+            progress=sub_progress(progress, PREPROCESS_END, INFERENCE_END),
+            cancel=cancel,
         )
     timings["inference"] = time.perf_counter() - started
 
@@ -138,7 +146,9 @@ def segment_volume(
     progress(INFERENCE_END, "postprocess: cleaning up segments")
     started = time.perf_counter()
     model_labels = postprocess(tiled.probabilities, prepared.model_grid, card, prepared.midline_x)
-    labels_image = resample_like(prepared.model_grid.with_array(model_labels).to_sitk(), volume, sitk.sitkNearestNeighbor, 0)
+    labels_image = resample_like(
+        prepared.model_grid.with_array(model_labels).to_sitk(), volume, sitk.sitkNearestNeighbor, 0
+    )
     labels = Volume.from_sitk(labels_image, metadata=dict(volume.metadata))
     timings["postprocess"] = time.perf_counter() - started
     progress(1.0, "segmentation done")
@@ -146,7 +156,12 @@ def segment_volume(
         ["background"] + [label.name for label in card.labels]
     )
     return SegmentationResult(
-        labels=labels, model_grid=prepared.model_grid, model_labels=model_labels,
-        probabilities=tiled.probabilities, class_names=class_names, features=tiled.features,
-        timings=timings, windows=tiled.windows,
+        labels=labels,
+        model_grid=prepared.model_grid,
+        model_labels=model_labels,
+        probabilities=tiled.probabilities,
+        class_names=class_names,
+        features=tiled.features,
+        timings=timings,
+        windows=tiled.windows,
     )

@@ -24,7 +24,6 @@ Removed voxels become background.
 from __future__ import annotations
 
 import math
-from typing import Union
 
 import numpy as np
 from scipy import ndimage
@@ -44,7 +43,7 @@ BODY_THRESHOLD_HU = -500.0
 LUNG_NAMES = ("left lung", "right lung")
 LARGEST_COMPONENT_ONLY = ("left lung", "right lung", "airway", "trachea")
 
-ClassTarget = Union[int, str]
+ClassTarget = int | str
 
 
 def class_targets(card: ModelCard) -> list[ClassTarget]:
@@ -119,7 +118,10 @@ def postprocess(probabilities: np.ndarray, grid: Volume, card: ModelCard, midlin
         labels[(labels == nodule) & ~keep] = 0
     airway = by_name.get("airway")
     if airway is not None and not (labels == airway).any():
-        labels[classical_airway(grid) & np.isin(labels, [0, by_name.get("left lung", 0), by_name.get("right lung", 0)])] = airway
+        labels[
+            classical_airway(grid)
+            & np.isin(labels, [0, by_name.get("left lung", 0), by_name.get("right lung", 0)])
+        ] = airway
     return labels
 
 
@@ -137,7 +139,9 @@ def classical_airway(grid: Volume) -> np.ndarray:
     return grow_airway(grid.array, body, seed, grid.spacing)
 
 
-def near_exterior_air(hu: np.ndarray, spacing: tuple[float, float, float], margin_mm: float = EXTERIOR_MARGIN_MM) -> np.ndarray:
+def near_exterior_air(
+    hu: np.ndarray, spacing: tuple[float, float, float], margin_mm: float = EXTERIOR_MARGIN_MM
+) -> np.ndarray:
     """Voxels within ``margin_mm`` (in-plane) of the air outside the body.
 
     Exterior air is, per axial slice, the air (below -500 HU) connected to the slice's edge;
@@ -147,7 +151,14 @@ def near_exterior_air(hu: np.ndarray, spacing: tuple[float, float, float], margi
     in_plane = np.zeros((3, 3, 3), dtype=bool)
     in_plane[1] = True
     components, _ = ndimage.label(air, structure=in_plane)
-    edges = np.concatenate([components[:, 0, :].ravel(), components[:, -1, :].ravel(), components[:, :, 0].ravel(), components[:, :, -1].ravel()])
+    edges = np.concatenate(
+        [
+            components[:, 0, :].ravel(),
+            components[:, -1, :].ravel(),
+            components[:, :, 0].ravel(),
+            components[:, :, -1].ravel(),
+        ]
+    )
     exterior = np.isin(components, np.unique(edges[edges > 0]))
     steps = max(1, round(margin_mm / min(spacing[0], spacing[1])))
     return ndimage.binary_dilation(exterior, structure=in_plane, iterations=steps)
@@ -166,13 +177,17 @@ def largest_components(mask: np.ndarray, count: int, min_fraction: float = 0.0) 
     return np.isin(components, kept)
 
 
-def _assign_lungs(lung: np.ndarray, labels: np.ndarray, grid: Volume, midline_x: float, left: int, right: int) -> None:
+def _assign_lungs(
+    lung: np.ndarray, labels: np.ndarray, grid: Volume, midline_x: float, left: int, right: int
+) -> None:
     """Write left/right lung labels into ``labels`` from the raw lung mask."""
     if not np.allclose(grid.direction, np.eye(3)):
         raise ValueError("left/right assignment expects the canonical (identity-direction) model grid")
     x_of_column = grid.origin[0] + grid.spacing[0] * np.arange(lung.shape[2])
     is_left_column = x_of_column > midline_x
-    components, _ = ndimage.label(largest_components(lung, 2, MIN_LUNG_FRACTION), structure=np.ones((3, 3, 3)))
+    components, _ = ndimage.label(
+        largest_components(lung, 2, MIN_LUNG_FRACTION), structure=np.ones((3, 3, 3))
+    )
     for index, box in enumerate(ndimage.find_objects(components), start=1):
         if box is None:
             continue

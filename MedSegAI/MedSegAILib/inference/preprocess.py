@@ -56,7 +56,9 @@ def model_spacing(card: ModelCard, fast: bool) -> tuple[float, float, float]:
     if not fast:
         return card.spacing
     if "fast_spacing" not in card.input:
-        raise InputError(f"model {card.name!r} has no fast mode (no input.fast_spacing in its card); run without --fast")
+        raise InputError(
+            f"model {card.name!r} has no fast mode (no input.fast_spacing in its card); run without --fast"
+        )
     return tuple(float(s) for s in card.input["fast_spacing"])  # type: ignore[return-value]
 
 
@@ -94,7 +96,9 @@ def prepare_input(volume: Volume, card: ModelCard, *, divisor: int, fast: bool =
     return PreparedInput(model_grid=cropped, network_input=network_input, midline_x=(x_low + x_high) / 2.0)
 
 
-def body_bounding_box(hu: np.ndarray, spacing: tuple[float, float, float], margin_mm: float = BODY_MARGIN_MM) -> tuple[slice, slice, slice]:
+def body_bounding_box(
+    hu: np.ndarray, spacing: tuple[float, float, float], margin_mm: float = BODY_MARGIN_MM
+) -> tuple[slice, slice, slice]:
     """The ``[k, j, i]`` slices of the body: largest component above -500 HU plus a margin.
 
     Returns the whole array when nothing is above the threshold.

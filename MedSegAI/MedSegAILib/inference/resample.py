@@ -6,7 +6,7 @@ The model sees volumes in canonical LPS orientation (identity direction: array a
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -36,24 +36,42 @@ def resample_to_spacing(
     """
     spacing = tuple(float(s) for s in spacing)
     size_in = np.array(image.GetSize())
-    corners = np.array([[i, j, k] for i in (0, size_in[0] - 1) for j in (0, size_in[1] - 1) for k in (0, size_in[2] - 1)])
-    points = np.array([image.TransformContinuousIndexToPhysicalPoint(c.astype(float).tolist()) for c in corners])
+    corners = np.array(
+        [[i, j, k] for i in (0, size_in[0] - 1) for j in (0, size_in[1] - 1) for k in (0, size_in[2] - 1)]
+    )
+    points = np.array(
+        [image.TransformContinuousIndexToPhysicalPoint(c.astype(float).tolist()) for c in corners]
+    )
     low, high = points.min(axis=0), points.max(axis=0)
     size = np.maximum(1, np.floor((high - low) / np.array(spacing) + 1e-3).astype(int) + 1)
     return sitk.Resample(
-        image, [int(s) for s in size], sitk.Transform(), interpolator, low.tolist(), spacing,
-        np.eye(3).flatten().tolist(), default_value, image.GetPixelID(),
+        image,
+        [int(s) for s in size],
+        sitk.Transform(),
+        interpolator,
+        low.tolist(),
+        spacing,
+        np.eye(3).flatten().tolist(),
+        default_value,
+        image.GetPixelID(),
     )
 
 
-def resample_like(image: sitk.Image, reference: Volume | sitk.Image, interpolator: int = sitk.sitkNearestNeighbor, default_value: float = 0.0) -> sitk.Image:
+def resample_like(
+    image: sitk.Image,
+    reference: Volume | sitk.Image,
+    interpolator: int = sitk.sitkNearestNeighbor,
+    default_value: float = 0.0,
+) -> sitk.Image:
     """Resample ``image`` onto ``reference``'s exact grid (size, spacing, origin, direction).
 
     A :class:`Volume` reference contributes only its geometry: its array is not copied,
     so mapping a small model-grid map onto a large input grid stays cheap in memory.
     """
     if isinstance(reference, sitk.Image):
-        return sitk.Resample(image, reference, sitk.Transform(), interpolator, default_value, image.GetPixelID())
+        return sitk.Resample(
+            image, reference, sitk.Transform(), interpolator, default_value, image.GetPixelID()
+        )
     resampler = sitk.ResampleImageFilter()
     resampler.SetSize([int(s) for s in reference.shape_ijk])
     resampler.SetOutputSpacing(reference.spacing)

@@ -13,8 +13,9 @@ import datetime
 import platform
 import resource
 import sys
+from collections.abc import Mapping
 from importlib import metadata
-from typing import Any, Mapping
+from typing import Any
 
 from .. import __version__
 from ..models.card import ModelCard

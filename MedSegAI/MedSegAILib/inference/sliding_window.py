@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ class TiledOutput:
     """
 
     probabilities: np.ndarray
-    features: Optional[np.ndarray]
+    features: np.ndarray | None
     windows: int
 
 
@@ -71,7 +71,7 @@ def plan_tiles(shape: Sequence[int], max_tile_voxels: int, margin: int, divisor:
     for length in shape:
         most = max(1, math.ceil(length / max(divisor, 2 * margin + divisor)))
         options.append([axis_tiles(length, count, margin, divisor) for count in range(1, most + 1)])
-    best: Optional[tuple[tuple[int, int], list[list[Tile]]]] = None
+    best: tuple[tuple[int, int], list[list[Tile]]] | None = None
     for choice in itertools.product(*options):
         tile_voxels = math.prod(tiles[0][1] - tiles[0][0] for tiles in choice)
         windows = math.prod(len(tiles) for tiles in choice)
@@ -93,7 +93,7 @@ def predict_tiled(
     margin: int = DEFAULT_MARGIN,
     keep_features: bool = False,
     progress: ProgressCallback = no_progress,
-    cancel: Optional[CancelToken] = None,
+    cancel: CancelToken | None = None,
 ) -> TiledOutput:
     """Run ``network`` over ``network_input`` tile by tile.
 
@@ -117,8 +117,8 @@ def predict_tiled(
     """
     output_shape = tuple(int(n) for n in output_shape)
     tiles = list(itertools.product(*plan_tiles(network_input.shape, max_tile_voxels, margin, divisor)))
-    probabilities: Optional[np.ndarray] = None
-    features: Optional[np.ndarray] = None
+    probabilities: np.ndarray | None = None
+    features: np.ndarray | None = None
     with torch.inference_mode():
         for index, tile in enumerate(tiles):
             check_cancelled(cancel)
@@ -136,12 +136,19 @@ def predict_tiled(
                 probabilities = np.zeros((tile_probabilities.shape[0],) + output_shape, dtype=np.float16)
             if tile_features is not None and features is None:
                 features = np.zeros((tile_features.shape[1],) + output_shape, dtype=np.float16)
-            keep = tuple(slice(own_start, min(own_stop, n)) for (_, _, own_start, own_stop), n in zip(tile, output_shape))
+            keep = tuple(
+                slice(own_start, min(own_stop, n))
+                for (_, _, own_start, own_stop), n in zip(tile, output_shape)
+            )
             if all(part.stop > part.start for part in keep):
-                local = tuple(slice(part.start - start, part.stop - start) for part, (start, _, _, _) in zip(keep, tile))
+                local = tuple(
+                    slice(part.start - start, part.stop - start) for part, (start, _, _, _) in zip(keep, tile)
+                )
                 probabilities[(slice(None),) + keep] = tile_probabilities[(slice(None),) + local]
                 if features is not None and tile_features is not None:
-                    features[(slice(None),) + keep] = tile_features[0][(slice(None),) + local].to(torch.float16).cpu().numpy()
+                    features[(slice(None),) + keep] = (
+                        tile_features[0][(slice(None),) + local].to(torch.float16).cpu().numpy()
+                    )
             progress((index + 1) / len(tiles), f"inference: window {index + 1}/{len(tiles)}")
     assert probabilities is not None
     return TiledOutput(probabilities=probabilities, features=features, windows=len(tiles))

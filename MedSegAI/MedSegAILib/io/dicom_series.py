@@ -20,9 +20,9 @@ Checks (each failure is an :class:`InputError` naming the folder or file):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 import pydicom
@@ -48,12 +48,28 @@ DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _REQUIRED_TAGS = ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "Rows", "Columns")
 _KEPT_TAGS = (
     # patient and study: needed to write DICOM SEG / SR that belong to the same study
-    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge",
-    "StudyInstanceUID", "StudyDate", "StudyTime", "StudyID", "AccessionNumber",
-    "ReferringPhysicianName", "StudyDescription",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "PatientAge",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "StudyDescription",
     # series, equipment and frame of reference
-    "SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "Modality", "BodyPartExamined",
-    "FrameOfReferenceUID", "Manufacturer", "ManufacturerModelName", "SOPClassUID",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "Modality",
+    "BodyPartExamined",
+    "FrameOfReferenceUID",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "SOPClassUID",
 )
 
 
@@ -93,7 +109,7 @@ def list_series(path: Path) -> list[SeriesSummary]:
     return sorted((_summary(uid, slices) for uid, slices in groups.items()), key=lambda s: (-s.files, s.uid))
 
 
-def read_dicom_series(path: Path, series_uid: Optional[str] = None) -> Volume:
+def read_dicom_series(path: Path, series_uid: str | None = None) -> Volume:
     """Read a DICOM CT series into a float32 volume in Hounsfield units with LPS geometry.
 
     Args:
@@ -131,7 +147,9 @@ def _read_headers(folder: Path, given: Path) -> list[_Slice]:
     try:
         entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
     except OSError as error:
-        raise InputError(f"{given}: cannot list the folder ({error.strerror}); check the path and permissions") from None
+        raise InputError(
+            f"{given}: cannot list the folder ({error.strerror}); check the path and permissions"
+        ) from None
     files = [p for p in entries if p.is_file()]
     slices = [s for s in (_read_header(p) for p in files) if s is not None]
     if given.is_file() and not any(s.path == given for s in slices):
@@ -141,8 +159,14 @@ def _read_headers(folder: Path, given: Path) -> list[_Slice]:
         )
     if not slices:
         if not entries:
-            raise InputError(f"{given}: folder is empty; give a folder holding one DICOM CT series or a volume file")
-        hint = " (sub-folders are not searched: give the series folder itself)" if len(files) < len(entries) else ""
+            raise InputError(
+                f"{given}: folder is empty; give a folder holding one DICOM CT series or a volume file"
+            )
+        hint = (
+            " (sub-folders are not searched: give the series folder itself)"
+            if len(files) < len(entries)
+            else ""
+        )
         raise InputError(
             f"{given}: no DICOM files found among {len(entries)} entries{hint}; "
             "give a folder holding one DICOM CT series or a volume file"
@@ -150,26 +174,36 @@ def _read_headers(folder: Path, given: Path) -> list[_Slice]:
     return slices
 
 
-def _read_header(path: Path) -> Optional[_Slice]:
+def _read_header(path: Path) -> _Slice | None:
     """The file's header, ``None`` if it is not DICOM; a broken DICOM file is an error."""
     try:
         with path.open("rb") as handle:
             handle.seek(128)
             has_magic = handle.read(4) == b"DICM"
     except OSError as error:
-        raise InputError(f"{path}: cannot be read ({error.strerror}); check permissions or remove it") from None
+        raise InputError(
+            f"{path}: cannot be read ({error.strerror}); check permissions or remove it"
+        ) from None
     try:
         dataset = pydicom.dcmread(path, stop_before_pixels=True, force=not has_magic)
     except (InvalidDicomError, EOFError, ValueError, TypeError, KeyError, OSError) as error:
         if not has_magic:
             return None
-        raise InputError(f"{path}: unreadable DICOM file ({_first_line(error)}); remove it or re-export the series") from None
+        raise InputError(
+            f"{path}: unreadable DICOM file ({_first_line(error)}); remove it or re-export the series"
+        ) from None
     if not any(tag in dataset for tag in ("SOPClassUID", "Modality", "SeriesInstanceUID")):
         if not has_magic:
             return None  # force-parsed bytes that are not DICOM (e.g. a text file)
-        if getattr(getattr(dataset, "file_meta", None), "MediaStorageSOPClassUID", None) == DICOMDIR_SOP_CLASS:
+        if (
+            getattr(getattr(dataset, "file_meta", None), "MediaStorageSOPClassUID", None)
+            == DICOMDIR_SOP_CLASS
+        ):
             return None
-        raise InputError(f"{path}: incomplete DICOM file (no SOP class, modality or series); remove it or re-export the series")
+        raise InputError(
+            f"{path}: incomplete DICOM file (no SOP class, modality or series); "
+            "remove it or re-export the series"
+        )
     return _Slice(path, dataset)
 
 
@@ -190,14 +224,19 @@ def _summary(uid: str, slices: Sequence[_Slice]) -> SeriesSummary:
     )
 
 
-def _pick_series(path: Path, groups: dict[str, list[_Slice]], series_uid: Optional[str]) -> str:
+def _pick_series(path: Path, groups: dict[str, list[_Slice]], series_uid: str | None) -> str:
     """The UID of the series to read: the requested one, the given file's, or the only one."""
-    listing = "; ".join(str(s) for s in sorted((_summary(u, g) for u, g in groups.items()), key=lambda s: -s.files))
+    listing = "; ".join(
+        str(s) for s in sorted((_summary(u, g) for u, g in groups.items()), key=lambda s: -s.files)
+    )
     if series_uid:
         if series_uid not in groups:
             raise InputError(f"{path}: no DICOM series with UID {series_uid}; the series here are: {listing}")
         if path.is_file() and _slice_uid_of(path, groups) != series_uid:
-            raise InputError(f"{path}: this file belongs to another series than --series {series_uid}; give the folder instead")
+            raise InputError(
+                f"{path}: this file belongs to another series than --series {series_uid}; "
+                "give the folder instead"
+            )
         return series_uid
     if path.is_file():
         return _slice_uid_of(path, groups)
@@ -214,7 +253,8 @@ def _check_modality(path: Path, slices: Sequence[_Slice]) -> None:
     modalities = sorted({str(s.dataset.get("Modality", "") or "") for s in slices} - {""})
     if modalities and modalities != ["CT"]:
         raise InputError(
-            f"{path}: series modality is {'/'.join(modalities)}, not CT; medsegai works on CT only, give a CT series"
+            f"{path}: series modality is {'/'.join(modalities)}, not CT; "
+            "medsegai works on CT only, give a CT series"
         )
 
 
@@ -242,7 +282,10 @@ def _stack_geometry(path: Path, slices: Sequence[_Slice]) -> _Geometry:
                 "export the series as classic single-frame CT images or as NIfTI"
             )
     if len(slices) < 2:
-        raise InputError(f"{path}: the series has only 1 slice, which is not a 3-D volume; give a CT series with several slices")
+        raise InputError(
+            f"{path}: the series has only 1 slice, which is not a 3-D volume; "
+            "give a CT series with several slices"
+        )
 
     first = slices[0]
     orientation = np.array(first.dataset.ImageOrientationPatient, dtype=float)
@@ -254,14 +297,25 @@ def _stack_geometry(path: Path, slices: Sequence[_Slice]) -> _Geometry:
                 f"{item.path.name}: {_fmt(other)}); give a series with one orientation"
             )
     row, column = orientation[:3], orientation[3:]
-    if orientation.shape != (6,) or abs(np.dot(row, column)) > ORIENTATION_TOLERANCE or min(np.linalg.norm(row), np.linalg.norm(column)) < 0.5:
-        raise InputError(f"{first.path}: invalid ImageOrientationPatient {_fmt(orientation)}; re-export the series")
+    if (
+        orientation.shape != (6,)
+        or abs(np.dot(row, column)) > ORIENTATION_TOLERANCE
+        or min(np.linalg.norm(row), np.linalg.norm(column)) < 0.5
+    ):
+        raise InputError(
+            f"{first.path}: invalid ImageOrientationPatient {_fmt(orientation)}; re-export the series"
+        )
     row, column = row / np.linalg.norm(row), column / np.linalg.norm(column)
     normal = np.cross(row, column)
 
-    layout = {(int(s.dataset.Rows), int(s.dataset.Columns), *map(float, s.dataset.PixelSpacing)) for s in slices}
+    layout = {
+        (int(s.dataset.Rows), int(s.dataset.Columns), *map(float, s.dataset.PixelSpacing)) for s in slices
+    }
     if len(layout) > 1:
-        raise InputError(f"{path}: slices differ in size or pixel spacing {sorted(layout)}; give a series with one image size")
+        raise InputError(
+            f"{path}: slices differ in size or pixel spacing {sorted(layout)}; "
+            "give a series with one image size"
+        )
     rows, columns, row_spacing, column_spacing = layout.pop()
 
     positions = np.array([s.dataset.ImagePositionPatient for s in slices], dtype=float)
@@ -297,7 +351,8 @@ def _check_gaps(path: Path, ordered: Sequence[_Slice], distance: np.ndarray) -> 
     if median <= tolerance or duplicate.size:
         index = int(duplicate[0]) if duplicate.size else 0
         raise InputError(
-            f"{path}: several slices at the same position ({ordered[index].path.name}, {ordered[index + 1].path.name} "
+            f"{path}: several slices at the same position "
+            f"({ordered[index].path.name}, {ordered[index + 1].path.name} "
             f"at {distance[index]:.2f} mm); the series mixes acquisitions or phases, export one of them"
         )
     for index in np.flatnonzero(np.abs(gaps - median) > tolerance):
@@ -306,12 +361,14 @@ def _check_gaps(path: Path, ordered: Sequence[_Slice], distance: np.ndarray) -> 
         if round(gap / median) >= 2:
             missing = round(gap / median) - 1
             raise InputError(
-                f"{path}: missing slice(s): a {gap:.3f} mm gap {between} where slices are {median:.3f} mm apart "
+                f"{path}: missing slice(s): a {gap:.3f} mm gap {between} "
+                f"where slices are {median:.3f} mm apart "
                 f"(about {missing} missing); re-export the complete series"
             )
         raise InputError(
-            f"{path}: uneven slice spacing: gaps from {gaps.min():.3f} to {gaps.max():.3f} mm (e.g. {gap:.3f} mm {between}, "
-            f"allowed {median:.3f} +/- {tolerance:.3f} mm); re-export the series with even spacing or resample it"
+            f"{path}: uneven slice spacing: gaps from {gaps.min():.3f} to {gaps.max():.3f} mm "
+            f"(e.g. {gap:.3f} mm {between}, allowed {median:.3f} +/- {tolerance:.3f} mm); "
+            "re-export the series with even spacing or resample it"
         )
 
 
@@ -328,11 +385,13 @@ def _read_pixels(path: Path, files: Sequence[Path], size: tuple[int, int, int]) 
         where = culprit if culprit is not None else path
         raise InputError(f"{where}: pixel data cannot be decoded ({error}); re-export the series") from None
     if image.GetSize() != size:
-        raise InputError(f"{path}: decoded size {image.GetSize()} does not match the headers; re-export the series")
+        raise InputError(
+            f"{path}: decoded size {image.GetSize()} does not match the headers; re-export the series"
+        )
     return image
 
 
-def _first_unreadable(files: Sequence[Path]) -> Optional[Path]:
+def _first_unreadable(files: Sequence[Path]) -> Path | None:
     for file in files:
         try:
             call_itk(sitk.ReadImage, str(file))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 

@@ -12,7 +12,6 @@ import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Optional
 
 from ..errors import InputError
 
@@ -23,10 +22,10 @@ class OutputDir:
     def __init__(self, outdir: str | os.PathLike) -> None:
         self.final = Path(outdir)
         self._created = False
-        self.staging: Optional[Path] = None
+        self.staging: Path | None = None
         self.names: list[str] = []  # what path() handed out, in order
 
-    def __enter__(self) -> "OutputDir":
+    def __enter__(self) -> OutputDir:
         if self.final.exists() and not self.final.is_dir():
             raise InputError(f"{self.final}: exists and is not a folder; choose another output folder")
         if not self.final.exists():

@@ -20,7 +20,6 @@ import gzip
 import os
 import zlib
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import SimpleITK as sitk
@@ -35,7 +34,7 @@ MIN_CT_MAXIMUM_HU = -500.0
 MAX_LABEL_VALUES = 256
 
 
-def read_volume(path: str | os.PathLike, series_uid: Optional[str] = None) -> Volume:
+def read_volume(path: str | os.PathLike, series_uid: str | None = None) -> Volume:
     """Read a 3-D CT volume from NIfTI, NRRD, MetaImage or a DICOM series (folder or one file).
 
     Args:
@@ -78,7 +77,8 @@ def _read_image_file(path: Path) -> Volume:
         raise InputError(f"{path}: image is not 3-D (size {'x'.join(map(str, size))}); give a 3-D CT volume")
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(
-            f"{path}: image has {image.GetNumberOfComponentsPerPixel()} components per voxel (colour or vector); "
+            f"{path}: image has {image.GetNumberOfComponentsPerPixel()} components per voxel "
+            "(colour or vector); "
             "give a scalar CT volume"
         )
     image = sitk.Cast(image, sitk.sitkFloat32)
@@ -122,10 +122,12 @@ def _check_nifti_data(path: Path) -> None:
             "copy or export the file again"
         )
     if nonfinite:
-        raise InputError(f"{path}: {nonfinite} voxels are NaN or infinite; check the program that exported the volume")
+        raise InputError(
+            f"{path}: {nonfinite} voxels are NaN or infinite; check the program that exported the volume"
+        )
 
 
-def _nifti_float_dtype(header: bytes, datatype: str) -> Optional[np.dtype]:
+def _nifti_float_dtype(header: bytes, datatype: str) -> np.dtype | None:
     """The numpy type of float voxel data (NIfTI datatype 16 or 64), else None."""
     kind = {"16": "f4", "64": "f8"}.get(datatype.strip())
     if kind is None or len(header) < 4:
@@ -157,18 +159,24 @@ def check_ct_values(volume: Volume, path: str | os.PathLike) -> None:
     values = volume.array
     if not np.isfinite(values).all():
         bad = int(values.size - np.isfinite(values).sum())
-        raise InputError(f"{path}: {bad} voxels are NaN or infinite; check the program that exported the volume")
+        raise InputError(
+            f"{path}: {bad} voxels are NaN or infinite; check the program that exported the volume"
+        )
     low, high = float(values.min()), float(values.max())
     if low == high:
-        raise InputError(f"{path}: every voxel is {low:g}, so this is not a CT image; give a CT volume in Hounsfield units")
+        raise InputError(
+            f"{path}: every voxel is {low:g}, so this is not a CT image; give a CT volume in Hounsfield units"
+        )
     if high < MIN_CT_MAXIMUM_HU:
         raise InputError(
-            f"{path}: no voxel above {MIN_CT_MAXIMUM_HU:g} HU (values {low:g} to {high:g}), so this is not a CT in "
+            f"{path}: no voxel above {MIN_CT_MAXIMUM_HU:g} HU (values {low:g} to {high:g}), "
+            "so this is not a CT in "
             "Hounsfield units; give a CT volume"
         )
     if np.all((values == low) | (values == high)):
         raise InputError(
-            f"{path}: only two values ({low:g} and {high:g}): a binary mask, not a CT image; give the CT volume itself"
+            f"{path}: only two values ({low:g} and {high:g}): a binary mask, not a CT image; "
+            "give the CT volume itself"
         )
     if low >= 0 and _is_label_map(values):
         raise InputError(

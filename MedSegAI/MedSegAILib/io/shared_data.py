@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 SHARED_DATA_VARIABLE = "MEDSEGAI_SHARED_DATA"
 
@@ -21,7 +20,7 @@ def shared_data_path() -> Path:
     return repository.parent / "shared" / "data"
 
 
-def shared_data_folder() -> Optional[Path]:
+def shared_data_folder() -> Path | None:
     """:func:`shared_data_path` if that folder exists on this machine, else ``None``."""
     folder = shared_data_path()
     return folder if folder.is_dir() else None

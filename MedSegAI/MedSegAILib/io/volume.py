@@ -62,19 +62,19 @@ class Volume:
         inverse = np.linalg.inv(self.direction @ np.diag(self.spacing))
         return (lps - np.asarray(self.origin)) @ inverse.T
 
-    def with_array(self, array: np.ndarray) -> "Volume":
+    def with_array(self, array: np.ndarray) -> Volume:
         """A volume on the same grid holding ``array`` (shape must match)."""
         if array.shape != self.array.shape:
             raise ValueError(f"array shape {array.shape} does not match grid {self.array.shape}")
         return replace(self, array=array, metadata=dict(self.metadata))
 
-    def crop(self, box: tuple[slice, slice, slice]) -> "Volume":
+    def crop(self, box: tuple[slice, slice, slice]) -> Volume:
         """The sub-volume ``array[box]`` (``[k, j, i]`` slices; a view, not a copy) with the
         geometry that keeps every voxel's LPS position."""
         origin = self.ijk_to_lps(np.array([box[2].start, box[1].start, box[0].start], dtype=float))
         return Volume(self.array[box], self.spacing, tuple(origin), self.direction)
 
-    def same_grid(self, other: "Volume", tolerance: float = 1e-4) -> bool:
+    def same_grid(self, other: Volume, tolerance: float = 1e-4) -> bool:
         """True if ``other`` has the same size, spacing, origin and direction."""
         return (
             self.array.shape == other.array.shape
@@ -92,7 +92,7 @@ class Volume:
         return image
 
     @classmethod
-    def from_sitk(cls, image: sitk.Image, metadata: dict[str, Any] | None = None) -> "Volume":
+    def from_sitk(cls, image: sitk.Image, metadata: dict[str, Any] | None = None) -> Volume:
         """Wrap a 3-D SimpleITK image (geometry copied exactly)."""
         return cls(
             array=sitk.GetArrayFromImage(image),

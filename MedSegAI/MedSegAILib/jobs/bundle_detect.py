@@ -16,11 +16,20 @@ def run_bundle_detect(job: JobContext) -> JobOutcome:
     """
     request, model = job.request, job.model
     if request.uncertainty or request.findings_gradcam:
-        raise InputError(f"--uncertainty/--gradcam: model {model.card.name!r} is a RetinaNet detection bundle without a "
-                         "dropout head or decoder layers to explain; run without these options")
+        raise InputError(
+            f"--uncertainty/--gradcam: model {model.card.name!r} is a RetinaNet detection bundle without a "
+            "dropout head or decoder layers to explain; run without these options"
+        )
     assert isinstance(model.network, BundleDetector)
-    detection = detect_with_bundle(job.volume, model.network, job.device, threshold=request.threshold,
-                                   progress=job.progress, cancel=job.cancel, timings=job.clock.timings)
+    detection = detect_with_bundle(
+        job.volume,
+        model.network,
+        job.device,
+        threshold=request.threshold,
+        progress=job.progress,
+        cancel=job.cancel,
+        timings=job.clock.timings,
+    )
     with job.clock.stage("write"):
         write_findings(job.out, job.volume, detection.findings_json(), detection)
     options = {"threshold": request.threshold, "score": detection.scorer, "findings": len(detection.findings)}

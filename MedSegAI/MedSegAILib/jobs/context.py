@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,7 +73,7 @@ class JobContext:
     out: OutputDir
     clock: StageClock
     progress: ProgressCallback
-    cancel: Optional[CancelToken] = None
+    cancel: CancelToken | None = None
 
     def stage_progress(self, span: tuple[float, float]) -> ProgressCallback:
         """A stage's own 0..1 progress mapped into ``span`` of the job's."""
@@ -90,11 +91,13 @@ class JobOutcome:
     """
 
     options: dict[str, Any] = field(default_factory=dict)
-    labels: Optional[np.ndarray] = None
-    detection: Optional[DetectionResult] = None
+    labels: np.ndarray | None = None
+    detection: DetectionResult | None = None
 
 
-def write_findings(out: OutputDir, volume: Volume, findings_json: dict[str, Any], detection: DetectionResult) -> None:
+def write_findings(
+    out: OutputDir, volume: Volume, findings_json: dict[str, Any], detection: DetectionResult
+) -> None:
     """Write ``findings.json`` and ``nodules.nii.gz`` (voxel value = finding id, input grid)."""
     write_json(out.path("findings.json"), findings_json)
     write_label_map(detection.labels, volume, out.path("nodules.nii.gz"))

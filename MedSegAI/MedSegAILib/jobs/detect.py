@@ -24,12 +24,23 @@ def run_detect(job: JobContext) -> JobOutcome:
     request, model, volume, out, clock = job.request, job.model, job.volume, job.out, job.clock
     if request.uncertainty:
         check_model_supports(model)
-    extras = [name for name, wanted in (("uncertainty", request.uncertainty), ("gradcam", request.findings_gradcam)) if wanted]
+    extras = [
+        name
+        for name, wanted in (("uncertainty", request.uncertainty), ("gradcam", request.findings_gradcam))
+        if wanted
+    ]
     spans = progress_ranges(extras)
     scorer = scorer_for_model(model.card)
     segmentation, detection = segment_and_detect(
-        volume, model, threshold=request.threshold, scorer=scorer, progress=job.stage_progress(spans["network"]),
-        cancel=job.cancel, fast=request.fast, threads=request.threads, keep_features=bool(request.uncertainty),
+        volume,
+        model,
+        threshold=request.threshold,
+        scorer=scorer,
+        progress=job.stage_progress(spans["network"]),
+        cancel=job.cancel,
+        fast=request.fast,
+        threads=request.threads,
+        keep_features=bool(request.uncertainty),
     )
     clock.timings.update(segmentation.timings)
     record = {}
@@ -38,19 +49,41 @@ def run_detect(job: JobContext) -> JobOutcome:
         with clock.stage("uncertainty"):
             centers = [finding.to_json()["center"] for finding in detection.findings]
             masks = findings_on_model_grid(segmentation, detection.labels, centers)
-            uncertainties = finding_uncertainties(segmentation, model, masks, request.uncertainty, request.threads,
-                                                  job.stage_progress(spans["uncertainty"]))
+            uncertainties = finding_uncertainties(
+                segmentation,
+                model,
+                masks,
+                request.uncertainty,
+                request.threads,
+                job.stage_progress(spans["uncertainty"]),
+            )
         record["uncertainty_samples"] = request.uncertainty
         check_cancelled(job.cancel)
     if request.findings_gradcam:
         with clock.stage("gradcam"):
             job.progress(spans["gradcam"][0], "gradcam: findings")
-            record["gradcam"] = write_findings_gradcam(out, segmentation, detection, scorer, volume,
-                                                       request.findings_gradcam_layer, request.findings_gradcam_method)
+            record["gradcam"] = write_findings_gradcam(
+                out,
+                segmentation,
+                detection,
+                scorer,
+                volume,
+                request.findings_gradcam_layer,
+                request.findings_gradcam_method,
+            )
         check_cancelled(job.cancel)
     with clock.stage("write"):
-        write_findings(out, volume, add_finding_uncertainty(detection.findings_json(), uncertainties), detection)
-    options = {"threshold": request.threshold, "fast": request.fast, "threads": request.threads,
-               "windows": segmentation.windows, "score": detection.scorer, "candidates": detection.candidates,
-               "findings": len(detection.findings), **record}
+        write_findings(
+            out, volume, add_finding_uncertainty(detection.findings_json(), uncertainties), detection
+        )
+    options = {
+        "threshold": request.threshold,
+        "fast": request.fast,
+        "threads": request.threads,
+        "windows": segmentation.windows,
+        "score": detection.scorer,
+        "candidates": detection.candidates,
+        "findings": len(detection.findings),
+        **record,
+    }
     return JobOutcome(options=options, detection=detection)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from ..detection.detector import DEFAULT_THRESHOLD
 from ..errors import InputError
@@ -45,8 +45,8 @@ class JobRequest:
     command: Command
     input: str
     output: str
-    series: Optional[str] = None
-    model: Optional[str] = None
+    series: str | None = None
+    model: str | None = None
     device: str = "auto"
     fast: bool = False
     threads: int = DEFAULT_CPU_THREADS
@@ -59,7 +59,7 @@ class JobRequest:
     findings_gradcam_method: str = DEFAULT_FINDING_METHOD
     detect: bool = False
     stl: bool = False
-    dicom_out: Optional[str] = None
+    dicom_out: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class JobResult:
     output: Path
     files: tuple[str, ...]
     record: dict[str, Any]
-    findings: Optional[int]
+    findings: int | None
 
 
 def check_request(request: JobRequest) -> None:

@@ -8,7 +8,7 @@ written last, then the DICOM objects of ``dicom_out``.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from ..dicom_out.commands import check_dicom_out, write_findings_dicom, write_segmentation_dicom
 from ..inference.device import select_device
@@ -29,7 +29,9 @@ from .segment import run_segment
 Job = Callable[[JobContext], JobOutcome]
 
 
-def run_job(request: JobRequest, progress: ProgressCallback = no_progress, cancel: Optional[CancelToken] = None) -> JobResult:
+def run_job(
+    request: JobRequest, progress: ProgressCallback = no_progress, cancel: CancelToken | None = None
+) -> JobResult:
     """Run ``request`` into its output folder, as CONTRACT.md describes its command.
 
     Args:
@@ -62,8 +64,14 @@ def run_job(request: JobRequest, progress: ProgressCallback = no_progress, cance
         check_cancelled(cancel)
         job = JobContext(request, volume, model, device, out, clock, progress, cancel)
         outcome = job_for(request, model)(job)
-        record = build_run_record(request.command, card, str(device), clock.finish(), input_path=str(request.input),
-                                  options=outcome.options)
+        record = build_run_record(
+            request.command,
+            card,
+            str(device),
+            clock.finish(),
+            input_path=str(request.input),
+            options=outcome.options,
+        )
         write_json(out.path("run.json"), record)
         if request.dicom_out:
             _write_dicom(request, outcome, job, card)
@@ -86,8 +94,17 @@ def _write_dicom(request: JobRequest, outcome: JobOutcome, job: JobContext, card
     if request.command == "segment":
         assert outcome.labels is not None
         labels = [label.to_json() for label in card.labels]
-        write_segmentation_dicom(request.dicom_out, outcome.labels, job.volume, labels, card.name, card.version)
+        write_segmentation_dicom(
+            request.dicom_out, outcome.labels, job.volume, labels, card.name, card.version
+        )
     else:
         assert outcome.detection is not None
         detection = outcome.detection
-        write_findings_dicom(request.dicom_out, detection.findings_json(), detection.labels, job.volume, card.name, card.version)
+        write_findings_dicom(
+            request.dicom_out,
+            detection.findings_json(),
+            detection.labels,
+            job.volume,
+            card.name,
+            card.version,
+        )

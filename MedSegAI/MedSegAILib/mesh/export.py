@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Optional
 
 import numpy as np
 from scipy import ndimage
@@ -34,8 +34,8 @@ def export_label_meshes(
     label_names: LabelNames,
     out_dir: str | os.PathLike,
     options: MeshOptions,
-    progress: Optional[ProgressCallback] = None,
-    cancel: Optional[CancelToken] = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
 ) -> list[MeshReport]:
     """Write one surface per label value into ``out_dir``.
 
@@ -92,21 +92,32 @@ def export_meshes_with_report(
     label_names: LabelNames,
     out_dir: str | os.PathLike,
     options: MeshOptions,
-    progress: Optional[ProgressCallback] = None,
-    cancel: Optional[CancelToken] = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
 ) -> list[MeshReport]:
     """:func:`export_label_meshes` plus ``out_dir/meshes.json`` (options and a report per label).
 
     This is what `export-stl` and `segment --stl` write.
     """
-    reports = export_label_meshes(labels, reference, label_names, out_dir, options, progress=progress, cancel=cancel)
-    write_json(Path(out_dir) / "meshes.json", {
-        "coordinate_system": options.coords.upper(), "units": "mm",
-        "options": {"smooth": options.smoothing_iterations, "passband": options.passband,
-                    "decimate": options.decimate, "format": options.format,
-                    "keep_largest": options.keep_largest, "fill_holes_mm3": options.fill_holes_mm3},
-        "meshes": [report.to_dict() for report in reports],
-    })
+    reports = export_label_meshes(
+        labels, reference, label_names, out_dir, options, progress=progress, cancel=cancel
+    )
+    write_json(
+        Path(out_dir) / "meshes.json",
+        {
+            "coordinate_system": options.coords.upper(),
+            "units": "mm",
+            "options": {
+                "smooth": options.smoothing_iterations,
+                "passband": options.passband,
+                "decimate": options.decimate,
+                "format": options.format,
+                "keep_largest": options.keep_largest,
+                "fill_holes_mm3": options.fill_holes_mm3,
+            },
+            "meshes": [report.to_dict() for report in reports],
+        },
+    )
     return reports
 
 
@@ -118,7 +129,9 @@ def mesh_file_name(name: str, extension: str) -> str:
 
 def _check_labels(labels: np.ndarray, reference: Volume) -> None:
     if labels.ndim != 3 or labels.shape != reference.array.shape:
-        raise ValueError(f"label map shape {labels.shape} does not match the reference grid {reference.array.shape}")
+        raise ValueError(
+            f"label map shape {labels.shape} does not match the reference grid {reference.array.shape}"
+        )
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"label map must hold integers, not {labels.dtype}")
 
@@ -156,7 +169,7 @@ def _bounding_boxes(labels: np.ndarray) -> dict[int, tuple[slice, ...]]:
     }
 
 
-def _box_from_columns(columns: np.ndarray, volume: np.ndarray) -> Optional[tuple[slice, slice, slice]]:
+def _box_from_columns(columns: np.ndarray, volume: np.ndarray) -> tuple[slice, slice, slice] | None:
     """Box of the positive voxels of ``volume`` ``[k, j, i]``, given ``columns``, its maximum along k."""
     j = np.flatnonzero(columns.max(axis=1) > 0)
     if j.size == 0:
@@ -167,7 +180,8 @@ def _box_from_columns(columns: np.ndarray, volume: np.ndarray) -> Optional[tuple
 
 
 def _padded_mask(labels: np.ndarray, value: int, box: tuple[slice, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """The label's bounding box (bool) with one voxel of background all round; and the (i, j, k) of its first voxel."""
+    """The label's bounding box (bool) with one voxel of background all round; and the (i, j, k)
+    of its first voxel."""
     crop = labels[box]
     mask = np.zeros(tuple(s + 2 for s in crop.shape), dtype=bool)
     np.equal(crop, value, out=mask[1:-1, 1:-1, 1:-1])
@@ -219,7 +233,8 @@ def _file_names(values: list[int], label_names: LabelNames, extension: str) -> d
     for file_name in names.values():
         counts[file_name.lower()] = counts.get(file_name.lower(), 0) + 1
     return {
-        value: (f"{Path(n).stem}_{value}.{extension}" if counts[n.lower()] > 1 else n) for value, n in names.items()
+        value: (f"{Path(n).stem}_{value}.{extension}" if counts[n.lower()] > 1 else n)
+        for value, n in names.items()
     }
 
 

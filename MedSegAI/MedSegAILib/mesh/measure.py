@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Optional
 
 import numpy as np
 from scipy import sparse
@@ -71,7 +70,8 @@ def surface_topology(triangles: np.ndarray, vertex_count: int) -> Topology:
     size = int(vertex_count)
     corners = triangles.size
     centre = triangles.ravel()
-    # Shared by both sorts and both graphs: fewer large temporaries (their page faults cost as much as the arithmetic).
+    # Shared by both sorts and both graphs: fewer large temporaries (their page faults cost as
+    # much as the arithmetic).
     positions = np.arange(corners + 1, dtype=np.int64)
     ones = np.ones(corners)
     tails = centre * size
@@ -88,7 +88,9 @@ def surface_topology(triangles: np.ndarray, vertex_count: int) -> Topology:
     edges = sparse.csr_matrix((ones, neighbours, offsets), shape=(size, size))
     # Closed: every edge comes with its reverse and none repeats, so the strong pieces are the weak
     # ones, found without a transpose (scipy's strong search must not see repeated entries).
-    components = connected_components(edges, directed=True, connection="strong" if closed else "weak")[0] - (size - used)
+    components = connected_components(edges, directed=True, connection="strong" if closed else "weak")[0] - (
+        size - used
+    )
     manifold = False
     if closed:
         successor = np.empty(corners, dtype=np.int64)
@@ -106,7 +108,7 @@ class TriangleMesh:
     a topology already known (the same triangles, or all of them reversed) can be passed in.
     """
 
-    def __init__(self, points: np.ndarray, triangles: np.ndarray, topology: Optional[Topology] = None) -> None:
+    def __init__(self, points: np.ndarray, triangles: np.ndarray, topology: Topology | None = None) -> None:
         self.points = np.asarray(points, dtype=np.float64)
         self.triangles = np.asarray(triangles, dtype=np.int64)
         if topology is not None:
@@ -135,7 +137,9 @@ class TriangleMesh:
         area = 0.5 * float(np.sqrt(np.einsum("ij,ij->i", cross, cross)).sum())
         volume = float(np.einsum("ij,ij->i", self.corners[:, 0], cross).sum() / 6.0)
         topology = self.topology
-        return SurfaceMeasures(topology.closed, topology.manifold, topology.components, volume, area, len(self.triangles))
+        return SurfaceMeasures(
+            topology.closed, topology.manifold, topology.components, volume, area, len(self.triangles)
+        )
 
 
 def measure_surface(points: np.ndarray, triangles: np.ndarray) -> SurfaceMeasures:
@@ -162,7 +166,9 @@ def facet_cross_products(corners: np.ndarray) -> np.ndarray:
     return cross
 
 
-def _sort_with_order(keys: np.ndarray, key_limit: int, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _sort_with_order(
+    keys: np.ndarray, key_limit: int, positions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """``keys`` (non-negative, below ``key_limit``; overwritten) sorted, and the order that sorts them.
 
     When key and position fit in 63 bits together, one in-place sort of packed

@@ -47,9 +47,13 @@ class MeshOptions:
             raise ValueError(f"smoothing_iterations must be >= 0, not {self.smoothing_iterations}")
         if not 0.0 < self.passband < 2.0:
             raise ValueError(f"passband must be in (0, 2), not {self.passband}")
-        if self.smoothing_iterations and not filter_coefficients(self.smoothing_iterations, self.passband).converged:
+        if (
+            self.smoothing_iterations
+            and not filter_coefficients(self.smoothing_iterations, self.passband).converged
+        ):
             raise ValueError(
-                f"{self.smoothing_iterations} smoothing iterations at pass band {self.passband} give no stable "
+                f"{self.smoothing_iterations} smoothing iterations at pass band {self.passband} "
+                "give no stable "
                 "windowed-sinc filter (it would shrink or scatter the surface); use more iterations "
                 f"(the default is {DEFAULT_SMOOTHING_ITERATIONS}) or another pass band"
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from typing import Any
 
 from .measure import SurfaceMeasures
 
@@ -24,7 +24,7 @@ class MeshReport:
 
     label: int
     name: str
-    file: Optional[str]
+    file: str | None
     closed: bool
     manifold: bool
     components: int
@@ -32,15 +32,15 @@ class MeshReport:
     area_mm2: float
     triangles: int
     coords: str
-    warning: Optional[str] = None
+    warning: str | None = None
 
     @classmethod
-    def measured(cls, label: int, name: str, file: str, measures: SurfaceMeasures, coords: str) -> "MeshReport":
+    def measured(cls, label: int, name: str, file: str, measures: SurfaceMeasures, coords: str) -> MeshReport:
         """The report of a written mesh."""
         return cls(label, name, file, coords=coords, **asdict(measures))
 
     @classmethod
-    def missing(cls, label: int, name: str, coords: str, warning: str) -> "MeshReport":
+    def missing(cls, label: int, name: str, coords: str, warning: str) -> MeshReport:
         """The report of a label that produced no mesh."""
         return cls(label, name, None, False, False, 0, 0.0, 0.0, 0, coords, warning)
 

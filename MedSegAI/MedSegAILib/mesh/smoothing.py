@@ -101,7 +101,9 @@ def filter_coefficients(iterations: int, passband: float) -> FilterCoefficients:
     ]
     at_passband_x = 1.0 - 0.5 * passband
     theta = math.acos(at_passband_x)
-    chebyshev_at_passband = [1.0, at_passband_x] + [math.cos(n * math.acos(at_passband_x)) for n in range(2, terms)]
+    chebyshev_at_passband = [1.0, at_passband_x] + [
+        math.cos(n * math.acos(at_passband_x)) for n in range(2, terms)
+    ]
     offset = 0.0
     for _ in range(_OFFSET_STEPS):
         values = [window[0] * (theta + offset) / math.pi] + [

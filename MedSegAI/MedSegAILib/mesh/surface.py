@@ -103,7 +103,10 @@ def decimate_keeping_topology(mesh: TriangleMesh, fraction: float) -> TriangleMe
         decimated = TriangleMesh(*polydata_arrays(_decimate(surface, fraction / 2**attempt)))
         if decimated.topology.manifold:
             if attempt:
-                LOG.warning("decimation reduced to %.3g to keep the surface closed and manifold", fraction / 2**attempt)
+                LOG.warning(
+                    "decimation reduced to %.3g to keep the surface closed and manifold",
+                    fraction / 2**attempt,
+                )
             return decimated
     LOG.warning("decimation skipped: it would have opened or pinched the surface")
     return mesh

@@ -41,7 +41,9 @@ def polydata_arrays(polydata: vtk_data.vtkPolyData) -> tuple[np.ndarray, np.ndar
     offsets = numpy_support.vtk_to_numpy(polys.GetOffsetsArray())
     if offsets.size > 1 and not np.all(np.diff(offsets) == 3):
         raise ValueError("the surface holds polygons that are not triangles")
-    triangles = numpy_support.vtk_to_numpy(polys.GetConnectivityArray()).astype(np.int64, copy=False).reshape(-1, 3)
+    triangles = (
+        numpy_support.vtk_to_numpy(polys.GetConnectivityArray()).astype(np.int64, copy=False).reshape(-1, 3)
+    )
     return points, triangles
 
 
@@ -53,7 +55,9 @@ def polydata_from_arrays(points: np.ndarray, triangles: np.ndarray) -> vtk_data.
     offsets = np.arange(0, 3 * len(triangles) + 1, 3, dtype=np.int64)
     cells.SetData(
         numpy_support.numpy_to_vtkIdTypeArray(offsets, deep=True),
-        numpy_support.numpy_to_vtkIdTypeArray(np.ascontiguousarray(triangles, dtype=np.int64).ravel(), deep=True),
+        numpy_support.numpy_to_vtkIdTypeArray(
+            np.ascontiguousarray(triangles, dtype=np.int64).ravel(), deep=True
+        ),
     )
     polydata = vtk_data.vtkPolyData()
     polydata.SetPoints(vtk_points)

@@ -17,7 +17,9 @@ from .vtk_arrays import polydata_from_arrays
 _STL_TRIANGLE = np.dtype([("normal", "<f4", 3), ("vertices", "<f4", (3, 3)), ("attribute", "<u2")])
 
 
-def write_surface(mesh: TriangleMesh, path: str | os.PathLike, color: tuple[int, int, int], name: str) -> Path:
+def write_surface(
+    mesh: TriangleMesh, path: str | os.PathLike, color: tuple[int, int, int], name: str
+) -> Path:
     """Write ``mesh`` atomically; the format follows the suffix of ``path``.
 
     Args:
@@ -45,7 +47,8 @@ def write_surface(mesh: TriangleMesh, path: str | os.PathLike, color: tuple[int,
 def _write_stl(mesh: TriangleMesh, path: Path, color: tuple[int, int, int], name: str) -> None:
     """Binary STL: 80-byte header, triangle count, then unit facet normal + 3 vertices per triangle.
 
-    One structured numpy array written in one block (several times faster than vtkSTLWriter on lung-sized meshes).
+    One structured numpy array written in one block (several times faster than vtkSTLWriter on
+    lung-sized meshes).
     """
     records = np.empty(len(mesh.triangles), dtype=_STL_TRIANGLE)
     cross = mesh.cross

@@ -12,7 +12,7 @@ MONAI's sliding window with the bundle's own patch size, and maps the output bac
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -39,7 +39,9 @@ def axes_for(axcodes: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return order, flips
 
 
-def to_network_layout(x: torch.Tensor, axcodes: str, intensity_range: Optional[Sequence[float]] = None) -> torch.Tensor:
+def to_network_layout(
+    x: torch.Tensor, axcodes: str, intensity_range: Sequence[float] | None = None
+) -> torch.Tensor:
     """Engine ``(B, C, k, j, i)`` in ``[-1, 1]`` -> a network's ``axcodes`` layout and range."""
     order, flips = axes_for(axcodes)
     if intensity_range is not None:
@@ -79,15 +81,17 @@ class AdaptedNetwork(nn.Module):
         self,
         network: nn.Module,
         axcodes: str = ENGINE_AXCODES,
-        intensity_range: Optional[Sequence[float]] = None,
-        roi_size: Optional[Sequence[int]] = None,
+        intensity_range: Sequence[float] | None = None,
+        roi_size: Sequence[int] | None = None,
         overlap: float = 0.25,
     ) -> None:
         super().__init__()
         self.network = network
         axes_for(axcodes)  # validate early
         self.axcodes = axcodes
-        self.intensity_range = None if intensity_range is None else (float(intensity_range[0]), float(intensity_range[1]))
+        self.intensity_range = (
+            None if intensity_range is None else (float(intensity_range[0]), float(intensity_range[1]))
+        )
         self.roi_size = None if roi_size is None else tuple(int(s) for s in roi_size)
         self.overlap = float(overlap)
         self.divisor = 1 if roi_size is not None else int(getattr(network, "divisor", 1))
@@ -97,7 +101,11 @@ class AdaptedNetwork(nn.Module):
         if self.roi_size is None:
             y = self.network(x)
         else:
-            from monai.inferers import sliding_window_inference  # monai is slow to import; only patch-wise networks need it
+            from monai.inferers import (
+                sliding_window_inference,
+            )  # monai is slow to import; only patch-wise networks need it
 
-            y = sliding_window_inference(x, self.roi_size, 1, self.network, overlap=self.overlap, mode="gaussian")
+            y = sliding_window_inference(
+                x, self.roi_size, 1, self.network, overlap=self.overlap, mode="gaussian"
+            )
         return to_engine_layout(y, self.axcodes)

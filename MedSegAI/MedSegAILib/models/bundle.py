@@ -27,7 +27,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -73,7 +73,9 @@ def find_bundle_files(root: str | Path) -> BundleFiles:
     missing += ["configs/inference.json (or .yaml)"] if config is None else []
     missing += ["models/model.pt or models/model.ts"] if weights is None else []
     if missing:
-        raise InputError(f"{root}: not a MONAI bundle, missing {', '.join(missing)}; see docs/models.md for the layout")
+        raise InputError(
+            f"{root}: not a MONAI bundle, missing {', '.join(missing)}; see docs/models.md for the layout"
+        )
     return BundleFiles(root=root, metadata=metadata, config=config, weights=weights)  # type: ignore[arg-type]
 
 
@@ -82,7 +84,7 @@ def is_bundle(path: str | Path) -> bool:
     return (Path(path) / METADATA_FILE).is_file()
 
 
-def bundle_card_data(root: str | Path, name: Optional[str] = None) -> dict[str, Any]:
+def bundle_card_data(root: str | Path, name: str | None = None) -> dict[str, Any]:
     """Build the model card dictionary for a bundle (see the module docstring).
 
     Args:
@@ -110,9 +112,17 @@ def bundle_card_data(root: str | Path, name: Optional[str] = None) -> dict[str, 
     spacing = _transform_setting(config, transforms, "Spacingd", "pixdim", source)
     scale = _transform(transforms, "ScaleIntensityRanged")
     if spacing is None or scale is None:
-        what = "Spacingd (the model's voxel spacing)" if spacing is None else "ScaleIntensityRanged (the CT window)"
-        raise InputError(f"{source}: preprocessing has no {what}; MedSegAI needs it to prepare CT for this bundle")
-    window = [float(resolve_plain(config, scale.get(key), source)) for key in ("a_min", "a_max", "b_min", "b_max")]
+        what = (
+            "Spacingd (the model's voxel spacing)"
+            if spacing is None
+            else "ScaleIntensityRanged (the CT window)"
+        )
+        raise InputError(
+            f"{source}: preprocessing has no {what}; MedSegAI needs it to prepare CT for this bundle"
+        )
+    window = [
+        float(resolve_plain(config, scale.get(key), source)) for key in ("a_min", "a_max", "b_min", "b_max")
+    ]
     axcodes = _transform_setting(config, transforms, "Orientationd", "axcodes", source) or "RAS"
     roi, overlap = _patch(config, metadata, task, source)
     classes = _class_names(metadata, task)
@@ -141,14 +151,20 @@ def bundle_card_data(root: str | Path, name: Optional[str] = None) -> dict[str, 
             "patch_size": list(reversed(roi)),
         },
         "network": network,
-        "weights": {"file": files.weights.relative_to(files.root).as_posix(), "sha256": sha256_of_file(files.weights), "format": weights_format},
+        "weights": {
+            "file": files.weights.relative_to(files.root).as_posix(),
+            "sha256": sha256_of_file(files.weights),
+            "format": weights_format,
+        },
         "training": {
             "source": "MONAI bundle",
             "data_source": metadata.get("data_source", ""),
             "authors": metadata.get("authors", ""),
             "copyright": metadata.get("copyright", ""),
             "references": metadata.get("references", []),
-            "licence": licence_file.read_text(errors="replace").strip().splitlines()[0] if licence_file.is_file() else "",
+            "licence": licence_file.read_text(errors="replace").strip().splitlines()[0]
+            if licence_file.is_file()
+            else "",
         },
         "metrics": dict(metadata.get("eval_metrics", {})),
         "limits": [
@@ -158,7 +174,7 @@ def bundle_card_data(root: str | Path, name: Optional[str] = None) -> dict[str, 
     }
 
 
-def load_monai_bundle(card: ModelCard, device: torch.device) -> Optional[LoadedModel]:
+def load_monai_bundle(card: ModelCard, device: torch.device) -> LoadedModel | None:
     """Registry loader for bundle cards (``network.name == "monai_bundle"``).
 
     Returns:
@@ -176,7 +192,11 @@ def load_monai_bundle(card: ModelCard, device: torch.device) -> Optional[LoadedM
         return LoadedModel(card=card, network=detector.to(device).eval(), device=device)
     network = bundle_network(card, device)
     adapted = AdaptedNetwork(
-        network, card.network["axcodes"], card.network["intensity_range"], card.network["roi_size"], card.network.get("overlap", 0.25)
+        network,
+        card.network["axcodes"],
+        card.network["intensity_range"],
+        card.network["roi_size"],
+        card.network.get("overlap", 0.25),
     )
     return LoadedModel(card=card, network=adapted.to(device).eval(), device=device)
 
@@ -198,7 +218,10 @@ def bundle_network(card: ModelCard, device: torch.device) -> torch.nn.Module:
         network.load_state_dict(state)
     except RuntimeError as error:
         first_line = str(error).strip().splitlines()[0]
-        raise InputError(f"{weights}: weights do not fit the bundle's network_def ({first_line}); is this the bundle's own model.pt?") from None
+        raise InputError(
+            f"{weights}: weights do not fit the bundle's network_def ({first_line}); "
+            "is this the bundle's own model.pt?"
+        ) from None
     return network
 
 
@@ -215,19 +238,25 @@ def _preprocessing(config: dict[str, Any], source: str) -> list[dict[str, Any]]:
     return [t for t in transforms if isinstance(t, dict)]
 
 
-def _transform(transforms: list[dict[str, Any]], name: str) -> Optional[dict[str, Any]]:
+def _transform(transforms: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
     for transform in transforms:
         if str(transform.get("_target_", "")).split(".")[-1] == name:
             return transform
     return None
 
 
-def _transform_setting(config: dict[str, Any], transforms: list[dict[str, Any]], name: str, key: str, source: str) -> Any:
+def _transform_setting(
+    config: dict[str, Any], transforms: list[dict[str, Any]], name: str, key: str, source: str
+) -> Any:
     transform = _transform(transforms, name)
-    return None if transform is None or key not in transform else resolve_plain(config, transform[key], source)
+    return (
+        None if transform is None or key not in transform else resolve_plain(config, transform[key], source)
+    )
 
 
-def _patch(config: dict[str, Any], metadata: dict[str, Any], task: str, source: str) -> tuple[list[int], float]:
+def _patch(
+    config: dict[str, Any], metadata: dict[str, Any], task: str, source: str
+) -> tuple[list[int], float]:
     """The patch size (network axis order) and overlap of the bundle's sliding window."""
     if task == "detection":
         window = detector_settings(config, source)["sliding_window"]
@@ -235,11 +264,18 @@ def _patch(config: dict[str, Any], metadata: dict[str, Any], task: str, source: 
             return [int(s) for s in window["roi_size"]], float(window.get("overlap", 0.25))
     inferer = config.get("inferer")
     if isinstance(inferer, dict) and "roi_size" in inferer:
-        return [int(s) for s in resolve_plain(config, inferer["roi_size"], source)], float(resolve_plain(config, inferer.get("overlap", 0.25), source))
-    shape = metadata.get("network_data_format", {}).get("inputs", {}).get("image", {}).get("spatial_shape", [])
+        return [int(s) for s in resolve_plain(config, inferer["roi_size"], source)], float(
+            resolve_plain(config, inferer.get("overlap", 0.25), source)
+        )
+    shape = (
+        metadata.get("network_data_format", {}).get("inputs", {}).get("image", {}).get("spatial_shape", [])
+    )
     if len(shape) == 3 and all(isinstance(s, int) for s in shape):
         return [int(s) for s in shape], 0.25
-    raise InputError(f"{source}: no patch size found (inferer roi_size or metadata spatial_shape); add one to the bundle config")
+    raise InputError(
+        f"{source}: no patch size found (inferer roi_size or metadata spatial_shape); "
+        "add one to the bundle config"
+    )
 
 
 def _class_names(metadata: dict[str, Any], task: str) -> list[str]:
@@ -256,14 +292,22 @@ def _class_names(metadata: dict[str, Any], task: str) -> list[str]:
         return ["background", "lung nodule" if "nodule" in described else "finding"]
     count = int(pred.get("num_channels", 0))
     if count < 2:
-        raise InputError("bundle metadata names no output channels (network_data_format.outputs.pred.channel_def)")
+        raise InputError(
+            "bundle metadata names no output channels (network_data_format.outputs.pred.channel_def)"
+        )
     return ["background"] + [f"class {i}" for i in range(1, count)]
 
 
 def _label(value: int, name: str) -> dict[str, Any]:
     terminology = terminology_for(name) or {
-        "category": ANATOMICAL_STRUCTURE if "lesion" not in name and "tumor" not in name else coded("49755003", "Morphologically Altered Structure"),
-        "type": coded(re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").upper()[:16] or f"CLASS-{value}", name, LOCAL_SCHEME),
+        "category": ANATOMICAL_STRUCTURE
+        if "lesion" not in name and "tumor" not in name
+        else coded("49755003", "Morphologically Altered Structure"),
+        "type": coded(
+            re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").upper()[:16] or f"CLASS-{value}",
+            name,
+            LOCAL_SCHEME,
+        ),
     }
     hue = (value * 0.618033988749895) % 1.0
     color = [int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, 0.65, 0.95)]

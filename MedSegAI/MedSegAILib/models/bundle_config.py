@@ -25,8 +25,9 @@ import importlib
 import inspect
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -89,7 +90,9 @@ def reachable_subconfig(config: dict[str, Any], ids: Iterable[str], source: str)
         if key in keep:
             continue
         if key not in config:
-            raise InputError(f"{source}: the bundle config has no {key!r} item; it needs one to build the network")
+            raise InputError(
+                f"{source}: the bundle config has no {key!r} item; it needs one to build the network"
+            )
         keep[key] = config[key]
         pending.extend(references(config[key]) - set(keep))
     return keep
@@ -120,7 +123,9 @@ def instantiate(config: dict[str, Any], item_id: str, source: str) -> Any:
         return parser.get_parsed_content(item_id, instantiate=True)
     except Exception as error:  # noqa: BLE001 - MONAI raises many types; report one line
         cause = error.__cause__ or error
-        raise InputError(f"{source}: cannot build {item_id!r} from the bundle config ({type(cause).__name__}: {cause})") from None
+        raise InputError(
+            f"{source}: cannot build {item_id!r} from the bundle config ({type(cause).__name__}: {cause})"
+        ) from None
 
 
 def resolve_plain(config: dict[str, Any], value: Any, source: str) -> Any:
@@ -137,7 +142,9 @@ def resolve_plain(config: dict[str, Any], value: Any, source: str) -> Any:
             raise InputError(f"{source}: reference {value!r} cannot be resolved in the bundle config")
         value = config[key]
     if isinstance(value, str) and value.startswith("$"):
-        raise InputError(f"{source}: {value!r} is an expression; MedSegAI reads this setting only as a literal value")
+        raise InputError(
+            f"{source}: {value!r} is an expression; MedSegAI reads this setting only as a literal value"
+        )
     if isinstance(value, list):
         return [resolve_plain(config, item, source) for item in value]
     return value
@@ -188,21 +195,29 @@ def _vet_value(value: Any, where: str, source: str) -> None:
         if target is not None:
             if not isinstance(target, str) or not is_allowed_callable(target_module(target)):
                 raise InputError(
-                    f"{source}: {where} has _target_ {target!r}, which is not a network or detection component; "
+                    f"{source}: {where} has _target_ {target!r}, "
+                    "which is not a network or detection component; "
                     f"MedSegAI only builds classes and functions defined in {_ALLOWED_TEXT}"
                 )
             if value.get("_mode_", "default") != "default":
-                raise InputError(f"{source}: {where} uses _mode_ {value['_mode_']!r}; only the default mode is allowed")
+                raise InputError(
+                    f"{source}: {where} uses _mode_ {value['_mode_']!r}; only the default mode is allowed"
+                )
         for key, item in value.items():
             if key == "pretrained" and item not in (False, None):
-                raise InputError(f"{source}: {where} asks for pretrained weights, which would be downloaded; set pretrained to false")
+                raise InputError(
+                    f"{source}: {where} asks for pretrained weights, which would be downloaded; "
+                    "set pretrained to false"
+                )
             _vet_value(item, f"{where}::{key}", source)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _vet_value(item, f"{where}::{index}", source)
     elif isinstance(value, str):
         if value.startswith("%"):
-            raise InputError(f"{source}: {where} uses the macro {value!r}; macros are not supported, inline the value")
+            raise InputError(
+                f"{source}: {where} uses the macro {value!r}; macros are not supported, inline the value"
+            )
         if value.startswith("@#") or "@#" in value:
             raise InputError(f"{source}: {where} uses a relative reference ({value!r}); use absolute @ids")
         if value.startswith("$"):
@@ -238,14 +253,20 @@ def _vet_expression(text: str, where: str, source: str) -> None:
         if isinstance(node, ast.Call):
             name = _dotted(node.func)
             if name is None or not is_allowed_callable(name):
-                raise InputError(f"{problem} (only calls of classes and functions defined in {_ALLOWED_TEXT} are run)")
+                raise InputError(
+                    f"{problem} (only calls of classes and functions defined in {_ALLOWED_TEXT} are run)"
+                )
             for argument in node.args:
                 check(argument)
             for keyword in node.keywords:
                 if keyword.arg is None:
                     raise InputError(f"{problem} (** arguments are not allowed)")
-                if keyword.arg == "pretrained" and not (isinstance(keyword.value, ast.Constant) and keyword.value.value in (False, None)):
-                    raise InputError(f"{problem} (pretrained weights would be downloaded; set pretrained=False)")
+                if keyword.arg == "pretrained" and not (
+                    isinstance(keyword.value, ast.Constant) and keyword.value.value in (False, None)
+                ):
+                    raise InputError(
+                        f"{problem} (pretrained weights would be downloaded; set pretrained=False)"
+                    )
                 check(keyword.value)
             return
         raise InputError(f"{problem} ({type(node).__name__} is not allowed)")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 from collections import OrderedDict
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,7 +28,12 @@ from .card import ModelCard
 from .weights import load_state_dict
 
 DETECTOR_OPS = ("set_box_selector_parameters", "set_sliding_window_inferer")
-BOX_SELECTOR_DEFAULTS = {"score_thresh": 0.05, "topk_candidates_per_level": 1000, "nms_thresh": 0.5, "detections_per_img": 300}
+BOX_SELECTOR_DEFAULTS = {
+    "score_thresh": 0.05,
+    "topk_candidates_per_level": 1000,
+    "nms_thresh": 0.5,
+    "detections_per_img": 300,
+}
 
 
 class _LayerOutputs(nn.ModuleDict):
@@ -60,7 +65,9 @@ class _LayerOutputs(nn.ModuleDict):
         return outputs
 
 
-def _trainable_layers(is_trained: bool, trainable_layers: Optional[int], max_value: int, default_value: int) -> int:
+def _trainable_layers(
+    is_trained: bool, trainable_layers: int | None, max_value: int, default_value: int
+) -> int:
     """How many backbone layers train: the given count, else all (untrained) or the default."""
     if trainable_layers is None:
         trainable_layers = default_value if is_trained else max_value
@@ -84,7 +91,9 @@ def ensure_torchvision_helpers() -> None:
     import monai.apps.detection.networks.retinanet_network as retinanet_network
     import monai.networks.blocks.backbone_fpn_utils as backbone_fpn_utils
 
-    backbone_fpn_utils.torchvision_models = SimpleNamespace(_utils=SimpleNamespace(IntermediateLayerGetter=_LayerOutputs))
+    backbone_fpn_utils.torchvision_models = SimpleNamespace(
+        _utils=SimpleNamespace(IntermediateLayerGetter=_LayerOutputs)
+    )
     retinanet_network._validate_trainable_layers = _trainable_layers
 
 
@@ -112,7 +121,7 @@ def detector_settings(config: dict[str, Any], source: str) -> dict[str, Any]:
     return settings
 
 
-def load_bundle_detector(card: ModelCard, device: torch.device) -> "BundleDetector":
+def load_bundle_detector(card: ModelCard, device: torch.device) -> BundleDetector:
     """Build the RetinaNet detector of a detection bundle card, with its weights.
 
     Raises:
@@ -120,9 +129,14 @@ def load_bundle_detector(card: ModelCard, device: torch.device) -> "BundleDetect
     """
     assert card.folder is not None
     if card.weights.get("format") == "torchscript":
-        raise InputError(f"{card.folder}: detection bundles need models/model.pt (a state_dict); TorchScript detectors are not supported")
+        raise InputError(
+            f"{card.folder}: detection bundles need models/model.pt (a state_dict); "
+            "TorchScript detectors are not supported"
+        )
     ensure_torchvision_helpers()
-    from monai.apps.detection.networks.retinanet_detector import RetinaNetDetector  # heavy; only detection bundles need it
+    from monai.apps.detection.networks.retinanet_detector import (
+        RetinaNetDetector,
+    )  # heavy; only detection bundles need it
 
     config_path = card.folder / card.network["config"]
     config = read_config(config_path)
@@ -132,18 +146,26 @@ def load_bundle_detector(card: ModelCard, device: torch.device) -> "BundleDetect
         network.load_state_dict(state)
     except RuntimeError as error:
         first_line = str(error).strip().splitlines()[0]
-        raise InputError(f"{card.folder / card.weights['file']}: weights do not fit the bundle's RetinaNet ({first_line})") from None
+        raise InputError(
+            f"{card.folder / card.weights['file']}: weights do not fit the bundle's RetinaNet ({first_line})"
+        ) from None
     anchors = instantiate(config, "anchor_generator", str(config_path))
     settings = card.network["detector"]
     detector = RetinaNetDetector(
-        network=network, anchor_generator=anchors, spatial_dims=settings["spatial_dims"],
-        num_classes=settings["num_classes"], size_divisible=settings["size_divisible"],
+        network=network,
+        anchor_generator=anchors,
+        spatial_dims=settings["spatial_dims"],
+        num_classes=settings["num_classes"],
+        size_divisible=settings["size_divisible"],
     )
     detector.set_box_selector_parameters(**settings["box_selector"])
     window = settings["sliding_window"]
     detector.set_sliding_window_inferer(
-        roi_size=card.network["roi_size"], overlap=float(window.get("overlap", card.network.get("overlap", 0.25))),
-        sw_batch_size=1, mode="constant", device=device,
+        roi_size=card.network["roi_size"],
+        overlap=float(window.get("overlap", card.network.get("overlap", 0.25))),
+        sw_batch_size=1,
+        mode="constant",
+        device=device,
     )
     return BundleDetector(detector, card)
 
@@ -174,7 +196,9 @@ def _literal_call(config: dict[str, Any], text: Any, source: str) -> tuple[str, 
         call = ast.parse(_REF.sub(placeholder, text[1:]).strip(), mode="eval").body
     except SyntaxError:
         return "", {}
-    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in DETECTOR_OPS):
+    if not (
+        isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in DETECTOR_OPS
+    ):
         return "", {}
     arguments: dict[str, Any] = {}
     for keyword in call.keywords:
@@ -185,5 +209,7 @@ def _literal_call(config: dict[str, Any], text: Any, source: str) -> tuple[str, 
             try:
                 arguments[str(keyword.arg)] = ast.literal_eval(value)
             except ValueError:
-                raise InputError(f"{source}: {text!r}: argument {keyword.arg!r} must be a literal or an @reference") from None
+                raise InputError(
+                    f"{source}: {text!r}: argument {keyword.arg!r} must be a literal or an @reference"
+                ) from None
     return call.func.attr, arguments

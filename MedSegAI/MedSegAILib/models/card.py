@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import InputError
 from .terminology import terminology_for
@@ -18,8 +18,16 @@ from .terminology import terminology_for
 CARD_FILE = "model_card.json"
 
 REQUIRED_FIELDS = (
-    "name", "version", "task", "labels", "input", "network", "weights",
-    "training", "metrics", "limits",
+    "name",
+    "version",
+    "task",
+    "labels",
+    "input",
+    "network",
+    "weights",
+    "training",
+    "metrics",
+    "limits",
 )
 REQUIRED_INPUT_FIELDS = ("spacing", "normalization", "patch_size")
 REQUIRED_LABEL_FIELDS = ("value", "name", "color", "terminology")
@@ -43,10 +51,15 @@ class LabelInfo:
 
     def to_json(self) -> dict[str, Any]:
         """The ``labels.json`` entry for this segment."""
-        return {"value": self.value, "name": self.name, "color": list(self.color), "terminology": self.terminology}
+        return {
+            "value": self.value,
+            "name": self.name,
+            "color": list(self.color),
+            "terminology": self.terminology,
+        }
 
     @classmethod
-    def from_json(cls, entry: dict[str, Any]) -> "LabelInfo":
+    def from_json(cls, entry: dict[str, Any]) -> LabelInfo:
         """Parse one ``labels.json`` entry; a missing terminology falls back to the known names.
 
         Raises:
@@ -72,7 +85,10 @@ def read_labels_json(path: str | os.PathLike) -> list[LabelInfo]:
     except FileNotFoundError:
         raise InputError(f"{path}: no such file; give the labels.json written with the label map") from None
     except (ValueError, KeyError, TypeError) as error:
-        raise InputError(f"{path}: not a valid labels.json ({error}); expected {{\"labels\": [{{\"value\", \"name\", \"color\", ...}}]}}") from None
+        raise InputError(
+            f"{path}: not a valid labels.json ({error}); "
+            'expected {"labels": [{"value", "name", "color", ...}]}'
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -91,7 +107,7 @@ class ModelCard:
     limits: list[str]
     description: str = ""
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    folder: Optional[Path] = field(default=None, compare=False)
+    folder: Path | None = field(default=None, compare=False)
 
     @property
     def spacing(self) -> tuple[float, float, float]:
@@ -117,7 +133,9 @@ class ModelCard:
         raise InputError(f"model {self.name!r} has no segment {name_or_value!r}; it has {names}")
 
 
-def parse_model_card(data: dict[str, Any], source: str = "model card", folder: Optional[Path] = None) -> ModelCard:
+def parse_model_card(
+    data: dict[str, Any], source: str = "model card", folder: Path | None = None
+) -> ModelCard:
     """Validate a card dictionary.
 
     Raises:
@@ -125,7 +143,10 @@ def parse_model_card(data: dict[str, Any], source: str = "model card", folder: O
     """
     missing = [name for name in REQUIRED_FIELDS if name not in data]
     if missing:
-        raise InputError(f"{source}: model card is missing {', '.join(missing)}; every model card needs {', '.join(REQUIRED_FIELDS)}")
+        raise InputError(
+            f"{source}: model card is missing {', '.join(missing)}; "
+            f"every model card needs {', '.join(REQUIRED_FIELDS)}"
+        )
     if data["task"] not in TASKS:
         raise InputError(f"{source}: task {data['task']!r} is not one of {', '.join(TASKS)}")
     missing_input = [name for name in REQUIRED_INPUT_FIELDS if name not in data["input"]]
@@ -137,15 +158,33 @@ def parse_model_card(data: dict[str, Any], source: str = "model card", folder: O
     for entry in data["labels"]:
         missing_label = [name for name in REQUIRED_LABEL_FIELDS if name not in entry]
         if missing_label:
-            raise InputError(f"{source}: label {entry.get('name', entry)!r} is missing {', '.join(missing_label)}")
-        labels.append(LabelInfo(int(entry["value"]), str(entry["name"]), tuple(int(c) for c in entry["color"]), dict(entry["terminology"])))  # type: ignore[arg-type]
+            raise InputError(
+                f"{source}: label {entry.get('name', entry)!r} is missing {', '.join(missing_label)}"
+            )
+        labels.append(
+            LabelInfo(
+                int(entry["value"]),
+                str(entry["name"]),
+                tuple(int(c) for c in entry["color"]),
+                dict(entry["terminology"]),
+            )
+        )  # type: ignore[arg-type]
     if not labels:
         raise InputError(f"{source}: model card lists no labels")
     return ModelCard(
-        name=str(data["name"]), version=str(data["version"]), task=str(data["task"]), labels=tuple(labels),
-        input=dict(data["input"]), network=dict(data["network"]), weights=dict(data["weights"]),
-        training=dict(data["training"]), metrics=dict(data["metrics"]), limits=list(data["limits"]),
-        description=str(data.get("description", "")), raw=dict(data), folder=folder,
+        name=str(data["name"]),
+        version=str(data["version"]),
+        task=str(data["task"]),
+        labels=tuple(labels),
+        input=dict(data["input"]),
+        network=dict(data["network"]),
+        weights=dict(data["weights"]),
+        training=dict(data["training"]),
+        metrics=dict(data["metrics"]),
+        limits=list(data["limits"]),
+        description=str(data.get("description", "")),
+        raw=dict(data),
+        folder=folder,
     )
 
 
@@ -158,7 +197,9 @@ def load_model_card(folder: str | Path) -> ModelCard:
     folder = Path(folder)
     path = folder / CARD_FILE
     if not path.is_file():
-        raise InputError(f"{folder}: no {CARD_FILE} found; a model folder needs a model card next to its weights")
+        raise InputError(
+            f"{folder}: no {CARD_FILE} found; a model folder needs a model card next to its weights"
+        )
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:

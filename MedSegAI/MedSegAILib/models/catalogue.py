@@ -22,9 +22,10 @@ import tarfile
 import tempfile
 import urllib.parse
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
 from ..errors import InputError
 from ..progress import CancelToken, ProgressCallback, no_progress
@@ -75,7 +76,9 @@ def parse_entry(data: dict[str, Any], source: Path) -> CatalogueEntry:
     missing = [name for name in REQUIRED_ENTRY_FIELDS if name not in data]
     label = f"{source}: catalogue entry {data.get('name', '?')!r}"
     if missing:
-        raise InputError(f"{label} is missing {', '.join(missing)}; every entry needs {', '.join(REQUIRED_ENTRY_FIELDS)}")
+        raise InputError(
+            f"{label} is missing {', '.join(missing)}; every entry needs {', '.join(REQUIRED_ENTRY_FIELDS)}"
+        )
     if data["kind"] not in KINDS:
         raise InputError(f"{label}: kind {data['kind']!r} is not one of {', '.join(KINDS)}")
     if not _SHA256.match(str(data["sha256"])):
@@ -88,15 +91,20 @@ def parse_entry(data: dict[str, Any], source: Path) -> CatalogueEntry:
     elif urllib.parse.urlparse(url).scheme not in ("http", "https", "file"):
         raise InputError(f"{label}: URL scheme of {url!r} is not http, https or file")
     entry = CatalogueEntry(
-        name=str(data["name"]), kind=str(data["kind"]), url=url, sha256=str(data["sha256"]).lower(),
-        size=int(data["size"]), licence=str(data["licence"]), description=str(data.get("description", "")),
+        name=str(data["name"]),
+        kind=str(data["kind"]),
+        url=url,
+        sha256=str(data["sha256"]).lower(),
+        size=int(data["size"]),
+        licence=str(data["licence"]),
+        description=str(data.get("description", "")),
     )
     if not entry.file_name.endswith(ARCHIVE_SUFFIXES):
         raise InputError(f"{label}: URL must name a {', '.join(ARCHIVE_SUFFIXES)} archive")
     return entry
 
 
-def load_catalogue(files: Optional[Iterable[Path]] = None) -> dict[str, CatalogueEntry]:
+def load_catalogue(files: Iterable[Path] | None = None) -> dict[str, CatalogueEntry]:
     """All catalogue entries by name; later files override earlier ones.
 
     Raises:
@@ -112,7 +120,7 @@ def load_catalogue(files: Optional[Iterable[Path]] = None) -> dict[str, Catalogu
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise InputError(f"{path}: catalogue is not valid JSON ({error})") from None
         if not isinstance(data, dict) or not isinstance(data.get("models"), list):
-            raise InputError(f"{path}: a catalogue is a JSON object with a \"models\" list")
+            raise InputError(f'{path}: a catalogue is a JSON object with a "models" list')
         for item in data["models"]:
             entry = parse_entry(item, path)
             entries[entry.name] = entry
@@ -134,9 +142,9 @@ def find_entry(name: str, catalogue: dict[str, CatalogueEntry]) -> CatalogueEntr
 def fetch_entry(
     entry: CatalogueEntry,
     *,
-    cache: Optional[Path] = None,
+    cache: Path | None = None,
     progress: ProgressCallback = no_progress,
-    cancel: Optional[CancelToken] = None,
+    cancel: CancelToken | None = None,
 ) -> Path:
     """Download (or reuse) an entry's archive, verify it, and unpack it in the cache.
 
@@ -150,7 +158,12 @@ def fetch_entry(
     """
     cache = cache_dir() if cache is None else Path(cache)
     archive = download_file(
-        entry.url, cache / "downloads" / entry.file_name, sha256=entry.sha256, size=entry.size, progress=progress, cancel=cancel
+        entry.url,
+        cache / "downloads" / entry.file_name,
+        sha256=entry.sha256,
+        size=entry.size,
+        progress=progress,
+        cancel=cancel,
     )
     target = cache / "unpacked" / f"{entry.name}-{entry.sha256[:12]}"
     if not target.is_dir():
@@ -175,21 +188,27 @@ def extract_archive(archive: Path, destination: Path) -> None:
     def check(name: str) -> None:
         target = (root / name).resolve()
         if name.startswith(("/", "\\")) or not (target == root or root in target.parents):
-            raise InputError(f"{archive}: archive member {name!r} would be written outside the model folder; refusing it")
+            raise InputError(
+                f"{archive}: archive member {name!r} would be written outside the model folder; refusing it"
+            )
 
     if archive.name.endswith(".zip"):
         with zipfile.ZipFile(archive) as bundle:
             for info in bundle.infolist():
                 check(info.filename)
                 if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise InputError(f"{archive}: archive member {info.filename!r} is a symbolic link; refusing it")
+                    raise InputError(
+                        f"{archive}: archive member {info.filename!r} is a symbolic link; refusing it"
+                    )
             bundle.extractall(root)
         return
     with tarfile.open(archive, "r:gz") as bundle:
         for member in bundle.getmembers():
             check(member.name)
             if not (member.isfile() or member.isdir()):
-                raise InputError(f"{archive}: archive member {member.name!r} is not a plain file or folder; refusing it")
+                raise InputError(
+                    f"{archive}: archive member {member.name!r} is not a plain file or folder; refusing it"
+                )
         bundle.extractall(root, filter="data")
 
 

@@ -16,7 +16,6 @@ import urllib.error
 import urllib.request
 from http.client import HTTPException
 from pathlib import Path
-from typing import Optional
 
 from ..errors import MedSegAIError
 from ..progress import CancelToken, ProgressCallback, check_cancelled, no_progress
@@ -38,7 +37,7 @@ def sha256_of(path: str | os.PathLike, chunk_bytes: int = CHUNK_BYTES) -> str:
     return digest.hexdigest()
 
 
-def verify_file(path: str | os.PathLike, sha256: str, size: Optional[int] = None) -> None:
+def verify_file(path: str | os.PathLike, sha256: str, size: int | None = None) -> None:
     """Check a file's size (when given) and SHA-256.
 
     Raises:
@@ -46,10 +45,16 @@ def verify_file(path: str | os.PathLike, sha256: str, size: Optional[int] = None
     """
     path = Path(path)
     if size is not None and path.stat().st_size != size:
-        raise DownloadError(f"{path}: size is {path.stat().st_size} bytes, expected {size}; the file is incomplete or not the one listed")
+        raise DownloadError(
+            f"{path}: size is {path.stat().st_size} bytes, expected {size}; "
+            "the file is incomplete or not the one listed"
+        )
     actual = sha256_of(path)
     if actual.lower() != sha256.lower():
-        raise DownloadError(f"{path}: SHA-256 is {actual}, expected {sha256.lower()}; the file is corrupted or not the one listed")
+        raise DownloadError(
+            f"{path}: SHA-256 is {actual}, expected {sha256.lower()}; "
+            "the file is corrupted or not the one listed"
+        )
 
 
 def download_file(
@@ -57,9 +62,9 @@ def download_file(
     destination: str | os.PathLike,
     *,
     sha256: str,
-    size: Optional[int] = None,
+    size: int | None = None,
     progress: ProgressCallback = no_progress,
-    cancel: Optional[CancelToken] = None,
+    cancel: CancelToken | None = None,
     timeout_s: float = 30.0,
 ) -> Path:
     """Download ``url`` to ``destination``, resuming a partial download, and verify it.
@@ -98,14 +103,21 @@ def download_file(
         verify_file(part, sha256, size)
     except DownloadError as error:
         part.unlink()
-        raise DownloadError(f"{url}: {error.args[0].split(': ', 1)[1]}; it was removed, nothing was installed") from None
+        raise DownloadError(
+            f"{url}: {error.args[0].split(': ', 1)[1]}; it was removed, nothing was installed"
+        ) from None
     os.replace(part, destination)
     progress(1.0, f"download {destination.name}: verified")
     return destination
 
 
 def _fetch_into(
-    url: str, part: Path, size: Optional[int], progress: ProgressCallback, cancel: Optional[CancelToken], timeout_s: float
+    url: str,
+    part: Path,
+    size: int | None,
+    progress: ProgressCallback,
+    cancel: CancelToken | None,
+    timeout_s: float,
 ) -> None:
     """Append the missing bytes of ``url`` to ``part`` (Range request when it is not empty)."""
     offset = part.stat().st_size if part.is_file() else 0
@@ -117,9 +129,13 @@ def _fetch_into(
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:  # nothing left to send: the part file may be complete
             return
-        raise DownloadError(f"{url}: the server answered HTTP {error.code} ({error.reason}); check the URL or try again later") from None
+        raise DownloadError(
+            f"{url}: the server answered HTTP {error.code} ({error.reason}); check the URL or try again later"
+        ) from None
     except (urllib.error.URLError, OSError, HTTPException) as error:
-        raise DownloadError(f"{url}: could not connect ({getattr(error, 'reason', error)}); check the network and try again") from None
+        raise DownloadError(
+            f"{url}: could not connect ({getattr(error, 'reason', error)}); check the network and try again"
+        ) from None
     with response:
         status = getattr(response, "status", 200)
         resumed = bool(offset) and status == 206
@@ -137,13 +153,23 @@ def _fetch_into(
                     stream.write(chunk)
                     done += len(chunk)
                     fraction = done / total if total else 0.0
-                    progress(min(fraction, 1.0), f"download {part.name[: -len(PART_SUFFIX)]}: {done / 1e6:.1f}/{(total or 0) / 1e6:.1f} MB")
+                    progress(
+                        min(fraction, 1.0),
+                        f"download {part.name[: -len(PART_SUFFIX)]}: "
+                        f"{done / 1e6:.1f}/{(total or 0) / 1e6:.1f} MB",
+                    )
         except (OSError, HTTPException) as error:
-            raise DownloadError(f"{url}: the download was interrupted after {done} bytes ({error}); run the same command again to resume") from None
+            raise DownloadError(
+                f"{url}: the download was interrupted after {done} bytes ({error}); "
+                "run the same command again to resume"
+            ) from None
         if total is not None and done < total:
-            raise DownloadError(f"{url}: the connection closed after {done} of {total} bytes; run the same command again to resume")
+            raise DownloadError(
+                f"{url}: the connection closed after {done} of {total} bytes; "
+                "run the same command again to resume"
+            )
 
 
-def _content_length(response, offset: int) -> Optional[int]:
+def _content_length(response, offset: int) -> int | None:
     length = response.headers.get("Content-Length")
     return int(length) + offset if length is not None and length.isdigit() else None

@@ -14,14 +14,20 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 from ..errors import InputError
 from ..io.atomic import write_json
 from ..progress import CancelToken, ProgressCallback, no_progress
 from .bundle import bundle_card_data, is_bundle
 from .card import CARD_FILE, ModelCard, load_model_card, parse_model_card
-from .catalogue import ARCHIVE_SUFFIXES, extract_archive, fetch_entry, find_entry, find_model_root, load_catalogue
+from .catalogue import (
+    ARCHIVE_SUFFIXES,
+    extract_archive,
+    fetch_entry,
+    find_entry,
+    find_model_root,
+    load_catalogue,
+)
 from .registry import load_model, user_models_dir
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -30,10 +36,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 def import_model(
     source: str | Path,
     *,
-    name: Optional[str] = None,
-    models_dir: Optional[Path] = None,
+    name: str | None = None,
+    models_dir: Path | None = None,
     replace: bool = False,
-    origin: Optional[str] = None,
+    origin: str | None = None,
 ) -> ModelCard:
     """Validate a bundle, model folder or archive and install it as ``models_dir/NAME``.
 
@@ -53,20 +59,30 @@ def import_model(
     """
     source = Path(source).expanduser()
     if not source.exists():
-        raise InputError(f"{source}: no such file or folder; give a MONAI bundle, a model folder or an archive of one")
+        raise InputError(
+            f"{source}: no such file or folder; give a MONAI bundle, a model folder or an archive of one"
+        )
     models_dir = user_models_dir() if models_dir is None else Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".import-", dir=models_dir) as scratch:
         root = _unpacked_root(source, Path(scratch) / "unpacked")
         bundle = is_bundle(root) and not (root / CARD_FILE).is_file()
         if name is not None and not bundle:
-            raise InputError(f"{source}: --name applies to bundles only; a model folder keeps the name in its model_card.json")
+            raise InputError(
+                f"{source}: --name applies to bundles only; "
+                "a model folder keeps the name in its model_card.json"
+            )
         card_name = name or (root.resolve().name if bundle else load_model_card(root).name)
         if not _NAME.match(card_name):
-            raise InputError(f"{card_name!r}: a model name may hold letters, digits, '.', '_' and '-' only; choose one with --name")
+            raise InputError(
+                f"{card_name!r}: a model name may hold letters, digits, '.', '_' and '-' only; "
+                "choose one with --name"
+            )
         target = models_dir / card_name
         if target.exists() and not replace:
-            raise InputError(f"{target}: a model named {card_name!r} is already installed; pass --replace to replace it")
+            raise InputError(
+                f"{target}: a model named {card_name!r} is already installed; pass --replace to replace it"
+            )
         staged = Path(scratch) / card_name
         _copy_tree(root, staged)
         if bundle:
@@ -84,11 +100,11 @@ def import_model(
 def download_model(
     name: str,
     *,
-    models_dir: Optional[Path] = None,
-    cache: Optional[Path] = None,
+    models_dir: Path | None = None,
+    cache: Path | None = None,
     replace: bool = False,
     progress: ProgressCallback = no_progress,
-    cancel: Optional[CancelToken] = None,
+    cancel: CancelToken | None = None,
 ) -> ModelCard:
     """Download a catalogue entry (verified, resumable) and install it.
 
@@ -98,8 +114,17 @@ def download_model(
     """
     entry = find_entry(name, load_catalogue())
     root = fetch_entry(entry, cache=cache, progress=progress, cancel=cancel)
-    origin = f"downloaded from {entry.url} (catalogue entry {entry.name}, archive SHA-256 {entry.sha256}, licence {entry.licence})"
-    return import_model(root, name=entry.name if entry.kind == "monai_bundle" else None, models_dir=models_dir, replace=replace, origin=origin)
+    origin = (
+        f"downloaded from {entry.url} (catalogue entry {entry.name}, "
+        f"archive SHA-256 {entry.sha256}, licence {entry.licence})"
+    )
+    return import_model(
+        root,
+        name=entry.name if entry.kind == "monai_bundle" else None,
+        models_dir=models_dir,
+        replace=replace,
+        origin=origin,
+    )
 
 
 def _unpacked_root(source: Path, scratch: Path) -> Path:
@@ -114,12 +139,17 @@ def _unpacked_root(source: Path, scratch: Path) -> Path:
             return find_model_root(scratch, kind)
         except InputError:
             continue
-    raise InputError(f"{source}: the archive holds no MONAI bundle (configs/metadata.json) or model folder (model_card.json)")
+    raise InputError(
+        f"{source}: the archive holds no MONAI bundle (configs/metadata.json) "
+        "or model folder (model_card.json)"
+    )
 
 
 def _copy_tree(source: Path, target: Path) -> None:
     """Copy a model folder, refusing symbolic links (they could point anywhere)."""
     for path in source.rglob("*"):
         if path.is_symlink():
-            raise InputError(f"{path}: symbolic links are not allowed in a model folder; copy the real file there")
+            raise InputError(
+                f"{path}: symbolic links are not allowed in a model folder; copy the real file there"
+            )
     shutil.copytree(source, target)

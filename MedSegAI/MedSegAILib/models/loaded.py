@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -20,4 +20,4 @@ class LoadedModel:
     device: torch.device
 
 
-ModelLoader = Callable[[ModelCard, torch.device], Optional[LoadedModel]]
+ModelLoader = Callable[[ModelCard, torch.device], LoadedModel | None]

@@ -7,7 +7,8 @@ uncertainty samples many times). ``forward(x) == head(features(x))``.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -54,7 +55,10 @@ class ChestUNet3D(nn.Module):
             + [_conv_block(channels[i - 1], channels[i], stride=2) for i in range(1, len(channels))]
         )
         self.upsample = nn.ModuleList(
-            [nn.ConvTranspose3d(channels[i], channels[i - 1], 2, stride=2) for i in range(len(channels) - 1, 0, -1)]
+            [
+                nn.ConvTranspose3d(channels[i], channels[i - 1], 2, stride=2)
+                for i in range(len(channels) - 1, 0, -1)
+            ]
         )
         # decoder[0] is the finest level; built coarse-to-fine, then reversed for naming.
         decoder = [_conv_block(2 * channels[i - 1], channels[i - 1]) for i in range(len(channels) - 1, 0, -1)]

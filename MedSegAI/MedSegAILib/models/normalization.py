@@ -5,7 +5,7 @@ Shared by training and inference so that both see identical network inputs.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -28,7 +28,9 @@ def outside_air_mask(hu: np.ndarray) -> np.ndarray:
     labels, count = ndimage.label(hu < OUTSIDE_AIR_THRESHOLD_HU, structure=structure)
     if count == 0:
         return np.zeros(hu.shape, dtype=bool)
-    edges = np.concatenate([labels[:, 0].ravel(), labels[:, -1].ravel(), labels[:, :, 0].ravel(), labels[:, :, -1].ravel()])
+    edges = np.concatenate(
+        [labels[:, 0].ravel(), labels[:, -1].ravel(), labels[:, :, 0].ravel(), labels[:, :, -1].ravel()]
+    )
     edges = np.unique(edges[edges > 0])
     if edges.size == 0:
         return np.zeros(hu.shape, dtype=bool)
@@ -38,7 +40,9 @@ def outside_air_mask(hu: np.ndarray) -> np.ndarray:
     return outside[labels]
 
 
-def normalize_intensity(hu: np.ndarray, spec: dict[str, Any], outside: Optional[np.ndarray] = None) -> np.ndarray:
+def normalize_intensity(
+    hu: np.ndarray, spec: dict[str, Any], outside: np.ndarray | None = None
+) -> np.ndarray:
     """Map CT values (HU) to network input, as the card's ``normalization`` says.
 
     Supported: ``{"type": "window", "min": a, "max": b}`` clips HU to ``[a, b]`` and

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 import torch
 
@@ -39,7 +38,6 @@ DEFAULT_MODEL = "chest_ct"
 STATE_DICT_FORMATS = ("safetensors", "state_dict")
 
 
-
 def user_models_dir() -> Path:
     """The user model folder: ``$MEDSEGAI_MODELS`` or ``~/.medsegai/models``."""
     configured = os.environ.get("MEDSEGAI_MODELS")
@@ -51,7 +49,7 @@ def model_search_dirs() -> tuple[Path, ...]:
     return (BUILTIN_DIR, user_models_dir())
 
 
-def installed_models(problems: Optional[list[str]] = None) -> list[ModelCard]:
+def installed_models(problems: list[str] | None = None) -> list[ModelCard]:
     """The cards of all installed models (first one wins on a name clash), sorted by name.
 
     Args:
@@ -76,7 +74,7 @@ def installed_models(problems: Optional[list[str]] = None) -> list[ModelCard]:
     return sorted(cards.values(), key=lambda card: card.name)
 
 
-def resolve_model(name_or_path: Optional[str] = None) -> ModelCard:
+def resolve_model(name_or_path: str | None = None) -> ModelCard:
     """The card of an installed model (by name) or of a model folder (by path).
 
     Args:
@@ -98,14 +96,18 @@ def resolve_model(name_or_path: Optional[str] = None) -> ModelCard:
         if card.name == wanted:
             return card
     available = ", ".join(card.name for card in cards) or "none"
-    broken = f"; {len(problems)} installed model folder(s) have broken cards: {'; '.join(problems)}" if problems else ""
+    broken = (
+        f"; {len(problems)} installed model folder(s) have broken cards: {'; '.join(problems)}"
+        if problems
+        else ""
+    )
     raise InputError(
         f"{wanted}: no such model or model folder; installed models: {available} "
         f"(see `medsegai models list`), or give the path of a folder holding model_card.json{broken}"
     )
 
 
-def load_state_dict_model(card: ModelCard, device: torch.device) -> Optional[LoadedModel]:
+def load_state_dict_model(card: ModelCard, device: torch.device) -> LoadedModel | None:
     """Loader for our own format: a network from ``models/networks.py`` plus a state_dict.
 
     Returns:
@@ -114,13 +116,18 @@ def load_state_dict_model(card: ModelCard, device: torch.device) -> Optional[Loa
     Raises:
         InputError: unsafe/mismatched weights, or weights that do not fit the network.
     """
-    if card.weights.get("format", "safetensors") not in STATE_DICT_FORMATS or card.network["name"] not in NETWORKS:
+    if (
+        card.weights.get("format", "safetensors") not in STATE_DICT_FORMATS
+        or card.network["name"] not in NETWORKS
+    ):
         return None
     assert card.folder is not None, "cards of installed models know their folder"
     state = load_state_dict(card.folder / card.weights["file"], card.weights["sha256"])
     network = build_network(card.network["name"], **card.network.get("kwargs", {}))
     try:
-        network.load_state_dict({name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in state.items()})
+        network.load_state_dict(
+            {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in state.items()}
+        )
     except RuntimeError as error:
         first_line = str(error).strip().splitlines()[0]
         raise InputError(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import Optional
 
 import torch
 
@@ -32,7 +31,9 @@ TORCHSCRIPT_NETWORK = "torchscript"
 TORCHSCRIPT_FORMAT = "torchscript"
 
 
-def load_torchscript(path: str | os.PathLike, sha256: str, device: torch.device | str = "cpu") -> torch.jit.ScriptModule:
+def load_torchscript(
+    path: str | os.PathLike, sha256: str, device: torch.device | str = "cpu"
+) -> torch.jit.ScriptModule:
     """Load a TorchScript archive after checking its SHA-256.
 
     Raises:
@@ -41,15 +42,20 @@ def load_torchscript(path: str | os.PathLike, sha256: str, device: torch.device 
     path = Path(path)
     verify_sha256(path, sha256)
     if not zipfile.is_zipfile(path):
-        raise InputError(f"{path}: not a TorchScript archive (torch.jit.save writes a zip); export the model with torch.jit.save")
+        raise InputError(
+            f"{path}: not a TorchScript archive (torch.jit.save writes a zip); "
+            "export the model with torch.jit.save"
+        )
     try:
         return torch.jit.load(str(path), map_location=device).eval()
     except RuntimeError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
-        raise InputError(f"{path}: cannot load the TorchScript model ({first_line}); export it again with torch.jit.save") from None
+        raise InputError(
+            f"{path}: cannot load the TorchScript model ({first_line}); export it again with torch.jit.save"
+        ) from None
 
 
-def load_torchscript_model(card: ModelCard, device: torch.device) -> Optional[LoadedModel]:
+def load_torchscript_model(card: ModelCard, device: torch.device) -> LoadedModel | None:
     """Registry loader for TorchScript model folders (``network.name == "torchscript"``).
 
     Returns:
@@ -62,7 +68,7 @@ def load_torchscript_model(card: ModelCard, device: torch.device) -> Optional[Lo
         return None
     assert card.folder is not None, "cards of installed models know their folder"
     if card.weights.get("format", TORCHSCRIPT_FORMAT) != TORCHSCRIPT_FORMAT:
-        raise InputError(f"{card.folder}: a torchscript network needs weights.format \"torchscript\"")
+        raise InputError(f'{card.folder}: a torchscript network needs weights.format "torchscript"')
     module = load_torchscript(card.folder / card.weights["file"], card.weights["sha256"], device)
     try:
         network = AdaptedNetwork(

@@ -46,7 +46,9 @@ def verify_sha256(path: str | os.PathLike, expected: str) -> str:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: weights file not found; reinstall the model or fix weights.file in its model card")
+        raise InputError(
+            f"{path}: weights file not found; reinstall the model or fix weights.file in its model card"
+        )
     actual = sha256_of_file(path)
     if actual.lower() != str(expected).strip().lower():
         raise InputError(
@@ -96,10 +98,15 @@ def _load_weights_only_pickle(path: Path) -> dict[str, torch.Tensor]:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
         raise InputError(
             f"{path}: refused to load: the file contains pickled code or objects that are not plain "
-            f"weights ({first_line}); only safetensors or a state_dict saved with torch.save(model.state_dict()) are accepted"
+            f"weights ({first_line}); only safetensors or a state_dict saved with "
+            "torch.save(model.state_dict()) are accepted"
         ) from None
     except (RuntimeError, EOFError, OSError) as error:
-        raise InputError(f"{path}: not a readable PyTorch weights file ({error}); reinstall the model") from None
+        raise InputError(
+            f"{path}: not a readable PyTorch weights file ({error}); reinstall the model"
+        ) from None
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
-        raise InputError(f"{path}: does not hold a state_dict (a mapping of names to tensors); save model.state_dict()")
+        raise InputError(
+            f"{path}: does not hold a state_dict (a mapping of names to tensors); save model.state_dict()"
+        )
     return state

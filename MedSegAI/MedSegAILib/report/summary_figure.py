@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Optional
 
 import matplotlib
 
@@ -30,7 +29,9 @@ from .overlay import label_overlay  # noqa: E402
 WINDOW = (-1200.0, 400.0)  # lung window for display, HU
 
 
-def write_summary_png(ct: Volume, outdir: str | os.PathLike, path: str | os.PathLike, title: str = "") -> Path:
+def write_summary_png(
+    ct: Volume, outdir: str | os.PathLike, path: str | os.PathLike, title: str = ""
+) -> Path:
     """Draw the summary figure of the outputs in ``outdir`` for the input ``ct``.
 
     Args:
@@ -60,11 +61,34 @@ def write_summary_png(ct: Volume, outdir: str | os.PathLike, path: str | os.Path
     coronal = ct.array[:, j, :]
     aspect = ct.spacing[2] / ct.spacing[0]
 
-    _panel(figure.add_subplot(2, 4, 1), axial, _overlay(labels[k] if labels is not None else None, colours), f"segmentation, axial k={k}")
-    _panel(figure.add_subplot(2, 4, 2), coronal, _overlay(labels[:, j, :] if labels is not None else None, colours), f"segmentation, coronal j={j}", aspect=aspect, flip=True)
-    _heat_panel(figure.add_subplot(2, 4, 3), axial, entropy[k] if entropy is not None else None, "entropy (MC dropout)", "magma")
-    _heat_panel(figure.add_subplot(2, 4, 4), axial, gradcam[k] if gradcam is not None else None,
-                f"Grad-CAM: {gradcams[0].name[8:-7].replace('_', ' ')}" if gradcam is not None else "Grad-CAM", "jet")
+    _panel(
+        figure.add_subplot(2, 4, 1),
+        axial,
+        _overlay(labels[k] if labels is not None else None, colours),
+        f"segmentation, axial k={k}",
+    )
+    _panel(
+        figure.add_subplot(2, 4, 2),
+        coronal,
+        _overlay(labels[:, j, :] if labels is not None else None, colours),
+        f"segmentation, coronal j={j}",
+        aspect=aspect,
+        flip=True,
+    )
+    _heat_panel(
+        figure.add_subplot(2, 4, 3),
+        axial,
+        entropy[k] if entropy is not None else None,
+        "entropy (MC dropout)",
+        "magma",
+    )
+    _heat_panel(
+        figure.add_subplot(2, 4, 4),
+        axial,
+        gradcam[k] if gradcam is not None else None,
+        f"Grad-CAM: {gradcams[0].name[8:-7].replace('_', ' ')}" if gradcam is not None else "Grad-CAM",
+        "jet",
+    )
     _mesh_panel(figure.add_subplot(2, 2, 3, projection="3d"), outdir / "meshes", colours, findings)
     _findings_panel(figure.add_subplot(2, 2, 4), findings)
     figure.tight_layout()
@@ -74,7 +98,7 @@ def write_summary_png(ct: Volume, outdir: str | os.PathLike, path: str | os.Path
     return Path(path)
 
 
-def _read_map(path: Path) -> Optional[np.ndarray]:
+def _read_map(path: Path) -> np.ndarray | None:
     return sitk.GetArrayFromImage(sitk.ReadImage(str(path))) if path.is_file() else None
 
 
@@ -89,7 +113,7 @@ def _findings(path: Path) -> list[dict]:
     return json.loads(path.read_text())["findings"] if path.is_file() else []
 
 
-def _focus_voxel(ct: Volume, labels: Optional[np.ndarray], findings: list[dict]) -> tuple[int, int, int]:
+def _focus_voxel(ct: Volume, labels: np.ndarray | None, findings: list[dict]) -> tuple[int, int, int]:
     """The voxel (k, j, i) the slices go through."""
     shape = np.array(ct.array.shape)
     if findings:
@@ -100,11 +124,22 @@ def _focus_voxel(ct: Volume, labels: Optional[np.ndarray], findings: list[dict])
     return tuple(int(v) for v in shape // 2)  # type: ignore[return-value]
 
 
-def _overlay(labels: Optional[np.ndarray], colours: dict[int, tuple[str, np.ndarray]]) -> Optional[np.ndarray]:
-    return label_overlay(labels, {value: colour for value, (_, colour) in colours.items()}) if labels is not None else None
+def _overlay(labels: np.ndarray | None, colours: dict[int, tuple[str, np.ndarray]]) -> np.ndarray | None:
+    return (
+        label_overlay(labels, {value: colour for value, (_, colour) in colours.items()})
+        if labels is not None
+        else None
+    )
 
 
-def _panel(axis, image: np.ndarray, overlay: Optional[np.ndarray], title: str, aspect: float = 1.0, flip: bool = False) -> None:
+def _panel(
+    axis,
+    image: np.ndarray,
+    overlay: np.ndarray | None,
+    title: str,
+    aspect: float = 1.0,
+    flip: bool = False,
+) -> None:
     if flip:  # coronal: superior at the top
         image = image[::-1]
         overlay = overlay[::-1] if overlay is not None else None
@@ -116,7 +151,7 @@ def _panel(axis, image: np.ndarray, overlay: Optional[np.ndarray], title: str, a
     axis.axis("off")
 
 
-def _heat_panel(axis, image: np.ndarray, heat: Optional[np.ndarray], title: str, cmap: str) -> None:
+def _heat_panel(axis, image: np.ndarray, heat: np.ndarray | None, title: str, cmap: str) -> None:
     axis.imshow(image, cmap="gray", vmin=WINDOW[0], vmax=WINDOW[1], interpolation="nearest")
     if heat is None:
         title += " (not computed)"
@@ -137,8 +172,14 @@ def _mesh_panel(axis, folder: Path, colours: dict[int, tuple[str, np.ndarray]], 
         points, triangles = _read_stl(stl, max_triangles=12000)
         if len(triangles):
             opaque = "nodule" in stl.stem or "lung" not in stl.stem
-            axis.add_collection3d(Poly3DCollection(points[triangles], facecolor=by_name.get(stl.stem, (0.7, 0.7, 0.7)),
-                                                   edgecolor="none", alpha=0.9 if opaque else 0.3))
+            axis.add_collection3d(
+                Poly3DCollection(
+                    points[triangles],
+                    facecolor=by_name.get(stl.stem, (0.7, 0.7, 0.7)),
+                    edgecolor="none",
+                    alpha=0.9 if opaque else 0.3,
+                )
+            )
             bounds.append((points.min(axis=0), points.max(axis=0)))
     for finding in findings[:5]:
         axis.scatter(*finding["center"], color="red", s=30)
@@ -179,9 +220,22 @@ def _findings_panel(axis, findings: list[dict]) -> None:
     if not findings:
         axis.text(0.0, 0.9, "no nodule findings above the threshold", fontsize=10)
         return
-    rows = [[f["id"], f"{f['score']:.2f}", f"{f['diameter_mm']:.1f}", f"{f['volume_mm3']:.0f}",
-             ", ".join(f"{c:.0f}" for c in f["center"]), f.get("lung_rads", "")] for f in findings[:10]]
-    table = axis.table(cellText=rows, colLabels=["id", "score", "diam. mm", "vol. mm³", "centre LPS mm", "Lung-RADS"], loc="upper center")
+    rows = [
+        [
+            f["id"],
+            f"{f['score']:.2f}",
+            f"{f['diameter_mm']:.1f}",
+            f"{f['volume_mm3']:.0f}",
+            ", ".join(f"{c:.0f}" for c in f["center"]),
+            f.get("lung_rads", ""),
+        ]
+        for f in findings[:10]
+    ]
+    table = axis.table(
+        cellText=rows,
+        colLabels=["id", "score", "diam. mm", "vol. mm³", "centre LPS mm", "Lung-RADS"],
+        loc="upper center",
+    )
     table.auto_set_font_size(False)
     table.set_fontsize(8)
     axis.set_title(f"nodule findings ({len(findings)} at the default threshold)", fontsize=9)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import slicer
 
@@ -28,7 +29,7 @@ ORIGINAL_LABELS_ATTRIBUTE = "MedSegAI.originalLabels"
 MODEL_ATTRIBUTE = "MedSegAI.model"
 
 
-def remember_prediction(segmentation_node, volume_node, model: Optional[Mapping[str, Any]] = None):
+def remember_prediction(segmentation_node, volume_node, model: Mapping[str, Any] | None = None):
     """Keep the segmentation as it is now (the model's prediction) for later change statistics.
 
     Args:
@@ -42,7 +43,9 @@ def remember_prediction(segmentation_node, volume_node, model: Optional[Mapping[
     scene = volume_node.GetScene()
     with tempfile.TemporaryDirectory(prefix="medsegai-prediction-") as folder:
         label_path = Path(folder) / "labels.nii.gz"
-        labels = write_segmentation_label_map(segmentation_node, volume_node, label_path, Path(folder) / "labels.json")
+        labels = write_segmentation_label_map(
+            segmentation_node, volume_node, label_path, Path(folder) / "labels.json"
+        )
         node = label_map_node(label_path, scene, f"{segmentation_node.GetName()} original prediction")
     node.SetHideFromEditors(True)
     node.SetAttribute(ORIGINAL_LABELS_ATTRIBUTE, json.dumps([info.to_json() for info in labels]))
@@ -55,8 +58,8 @@ def remember_prediction(segmentation_node, volume_node, model: Optional[Mapping[
 def save_correction(
     segmentation_node,
     volume_node,
-    store: Optional[str | os.PathLike] = None,
-    author: Optional[str] = None,
+    store: str | os.PathLike | None = None,
+    author: str | None = None,
 ) -> CorrectionCase:
     """Write the (edited) segmentation and its CT as a new case of the corrections store.
 
@@ -76,7 +79,9 @@ def save_correction(
     """
     with tempfile.TemporaryDirectory(prefix="medsegai-correction-") as folder:
         label_path = Path(folder) / "labels.nii.gz"
-        labels = write_segmentation_label_map(segmentation_node, volume_node, label_path, Path(folder) / "labels.json")
+        labels = write_segmentation_label_map(
+            segmentation_node, volume_node, label_path, Path(folder) / "labels.json"
+        )
         corrected = read_output_image(label_path)
     corrected.metadata["source"] = segmentation_node.GetName()
     image = volume_from_node(volume_node)
@@ -85,12 +90,21 @@ def save_correction(
     if original_node is not None:
         original = volume_from_node(original_node)
         original.metadata["source"] = original_node.GetName()
-        original_labels = [LabelInfo.from_json(e) for e in json.loads(original_node.GetAttribute(ORIGINAL_LABELS_ATTRIBUTE) or "[]")]
+        original_labels = [
+            LabelInfo.from_json(e)
+            for e in json.loads(original_node.GetAttribute(ORIGINAL_LABELS_ATTRIBUTE) or "[]")
+        ]
     model_text = segmentation_node.GetAttribute(MODEL_ATTRIBUTE)
     return add_correction(
-        store if store is not None else default_store(), image, corrected, labels,
-        original=original, original_labels=original_labels, model=json.loads(model_text) if model_text else None,
-        source=volume_source(volume_node), author=author,
+        store if store is not None else default_store(),
+        image,
+        corrected,
+        labels,
+        original=original,
+        original_labels=original_labels,
+        model=json.loads(model_text) if model_text else None,
+        source=volume_source(volume_node),
+        author=author,
     )
 
 

@@ -9,8 +9,8 @@ whose segments share one labelmap (as Slicer stores imported label maps).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 import slicer
@@ -29,9 +29,9 @@ from .segmentation_nodes import unit_color
 def import_dicom_seg(
     seg_path: str | os.PathLike,
     reference: Volume | str | os.PathLike,
-    node_name: Optional[str] = None,
-    scene: Optional["slicer.vtkMRMLScene"] = None,
-) -> "slicer.vtkMRMLSegmentationNode":
+    node_name: str | None = None,
+    scene: slicer.vtkMRMLScene | None = None,
+) -> slicer.vtkMRMLSegmentationNode:
     """Load a DICOM SEG as a segmentation node on its CT's geometry.
 
     Args:
@@ -58,8 +58,8 @@ def import_dicom_seg_onto_volume(
     seg_path: str | os.PathLike,
     volume_node,
     file_for_instance: FileLookup,
-    node_name: Optional[str] = None,
-) -> "slicer.vtkMRMLSegmentationNode":
+    node_name: str | None = None,
+) -> slicer.vtkMRMLSegmentationNode:
     """Load a DICOM SEG made on the series ``volume_node`` was loaded from (the panel's "Load DICOM SEG").
 
     The node's own DICOM files (``DICOM.instanceUIDs`` through ``file_for_instance``) are
@@ -88,8 +88,8 @@ def add_segmentation_node(
     reference: Volume,
     label_infos: Sequence[LabelInfo],
     node_name: str,
-    scene: Optional["slicer.vtkMRMLScene"] = None,
-) -> "slicer.vtkMRMLSegmentationNode":
+    scene: slicer.vtkMRMLScene | None = None,
+) -> slicer.vtkMRMLSegmentationNode:
     """A segmentation node holding ``labels`` (``[k, j, i]`` on ``reference``'s grid).
 
     Each :class:`LabelInfo` becomes a segment with its label value, name, colour and
@@ -115,12 +115,14 @@ def add_segmentation_node(
         segment.SetLabelValue(int(info.value))
         segment.AddRepresentation(representation, labelmap)
         if info.terminology:
-            segment.SetTag(slicer.vtkSegment.GetTerminologyEntryTagName(), slicer_terminology_string(info.terminology))
+            segment.SetTag(
+                slicer.vtkSegment.GetTerminologyEntryTagName(), slicer_terminology_string(info.terminology)
+            )
         segmentation.AddSegment(segment, f"segment_{info.value}")
     return node
 
 
-def _oriented_image(labels: np.ndarray, reference: Volume) -> "slicer.vtkOrientedImageData":
+def _oriented_image(labels: np.ndarray, reference: Volume) -> slicer.vtkOrientedImageData:
     """The label map as vtkOrientedImageData with the reference's IJK-to-RAS geometry."""
     labels = np.ascontiguousarray(labels, dtype=np.uint8 if labels.max(initial=0) < 256 else np.uint16)
     image = slicer.vtkOrientedImageData()

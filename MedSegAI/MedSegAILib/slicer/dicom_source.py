@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import slicer
 
@@ -64,7 +64,10 @@ def dicom_files_of_volume(volume_node, file_for_instance: FileLookup) -> list[Pa
             )
         path = Path(name)
         if not path.is_file():
-            raise InputError(f"{path}: DICOM file of {volume_node.GetName()} is missing; import the series again with the DICOM module")
+            raise InputError(
+                f"{path}: DICOM file of {volume_node.GetName()} is missing; "
+                "import the series again with the DICOM module"
+            )
         files.append(path)
     return files
 
@@ -97,7 +100,8 @@ def check_not_transformed(volume_node, purpose: str) -> None:
     """
     if volume_node.GetParentTransformNode() is not None:
         raise InputError(
-            f"{volume_node.GetName()}: the volume is under a transform, so it no longer lies where its DICOM series does; "
+            f"{volume_node.GetName()}: the volume is under a transform, "
+            "so it no longer lies where its DICOM series does; "
             f"remove the transform (Data module) for {purpose}"
         )
 
@@ -120,10 +124,13 @@ def dicom_volume_of_node(volume_node, file_for_instance: FileLookup, purpose: st
     files = dicom_files_of_volume(volume_node, file_for_instance)
     if not files:
         raise InputError(
-            f"{volume_node.GetName()}: the volume was not loaded from DICOM, so {purpose} has no series to refer to; "
+            f"{volume_node.GetName()}: the volume was not loaded from DICOM, "
+            f"so {purpose} has no series to refer to; "
             "load the CT with the DICOM module"
         )
     check_not_transformed(volume_node, purpose)
     volume = volume_from_node(volume_node)
-    volume.metadata.update({"source": volume_node.GetName(), "format": "dicom", "files": [str(path) for path in files]})
+    volume.metadata.update(
+        {"source": volume_node.GetName(), "format": "dicom", "files": [str(path) for path in files]}
+    )
     return volume

@@ -63,7 +63,8 @@ def write_dicom_engine_input(volume_node, file_for_instance: FileLookup, folder:
     files = dicom_files_of_volume(volume_node, file_for_instance)
     if not files:
         raise InputError(
-            f"{volume_node.GetName()}: the volume was not loaded from DICOM, so no DICOM SEG / SR can refer to it; "
+            f"{volume_node.GetName()}: the volume was not loaded from DICOM, "
+            "so no DICOM SEG / SR can refer to it; "
             "load the CT with the DICOM module, or turn DICOM export off"
         )
     check_not_transformed(volume_node, "DICOM export")

@@ -12,14 +12,25 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import vtk
 
 from ..errors import InputError
 
-TABLE_COLUMNS = ("ID", "R", "A", "S", "Diameter (mm)", "Mean diameter (mm)", "Volume (mm3)", "Score", "Lung-RADS",
-                 "Mean entropy", "Needs review")
+TABLE_COLUMNS = (
+    "ID",
+    "R",
+    "A",
+    "S",
+    "Diameter (mm)",
+    "Mean diameter (mm)",
+    "Volume (mm3)",
+    "Score",
+    "Lung-RADS",
+    "Mean entropy",
+    "Needs review",
+)
 _TEXT_COLUMNS = ("Lung-RADS", "Needs review")
 
 
@@ -34,8 +45,8 @@ class Finding:
     volume_mm3: float
     score: float
     lung_rads: str
-    mean_entropy: Optional[float] = None  # with --uncertainty; None also when the engine gives none
-    needs_review: Optional[bool] = None  # with --uncertainty
+    mean_entropy: float | None = None  # with --uncertainty; None also when the engine gives none
+    needs_review: bool | None = None  # with --uncertainty
 
 
 def lps_to_ras(point: Any) -> tuple[float, float, float]:
@@ -76,7 +87,9 @@ def read_findings_json(path: str | os.PathLike) -> list[Finding]:
     except FileNotFoundError:
         raise InputError(f"{path}: findings file is missing; run detection again") from None
     except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise InputError(f"{path}: not a valid findings.json ({type(error).__name__}: {error}); run detection again") from None
+        raise InputError(
+            f"{path}: not a valid findings.json ({type(error).__name__}: {error}); run detection again"
+        ) from None
 
 
 def finding_label(finding: Finding) -> str:
@@ -103,15 +116,30 @@ def table_from_findings(scene, findings: list[Finding], name: str):
     table = node.GetTable()
     arrays = []
     for column in TABLE_COLUMNS:
-        array = vtk.vtkIntArray() if column == "ID" else vtk.vtkStringArray() if column in _TEXT_COLUMNS else vtk.vtkDoubleArray()
+        array = (
+            vtk.vtkIntArray()
+            if column == "ID"
+            else vtk.vtkStringArray()
+            if column in _TEXT_COLUMNS
+            else vtk.vtkDoubleArray()
+        )
         array.SetName(column)
         table.AddColumn(array)
         arrays.append(array)
     for finding in findings:
         entropy = float("nan") if finding.mean_entropy is None else finding.mean_entropy
         review = "" if finding.needs_review is None else ("yes" if finding.needs_review else "no")
-        values = (finding.id, *finding.center_ras, finding.diameter_mm, finding.mean_diameter_mm, finding.volume_mm3,
-                  finding.score, finding.lung_rads, entropy, review)
+        values = (
+            finding.id,
+            *finding.center_ras,
+            finding.diameter_mm,
+            finding.mean_diameter_mm,
+            finding.volume_mm3,
+            finding.score,
+            finding.lung_rads,
+            entropy,
+            review,
+        )
         for array, value in zip(arrays, values):
             array.InsertNextValue(value)
     node.SetUseColumnTitleAsColumnHeader(True)

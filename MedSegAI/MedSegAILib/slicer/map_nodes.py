@@ -14,7 +14,13 @@ from .volume_nodes import read_output_image, set_node_geometry
 # Anchor colours (0..1 RGB) of the two colour tables, interpolated to 256 entries.
 COLOR_MAPS: dict[str, list[tuple[float, float, float]]] = {
     "MedSegAI heat": [(0.0, 0.0, 0.0), (0.5, 0.0, 0.0), (1.0, 0.3, 0.0), (1.0, 0.85, 0.0), (1.0, 1.0, 1.0)],
-    "MedSegAI uncertainty": [(0.05, 0.0, 0.3), (0.35, 0.0, 0.6), (0.8, 0.2, 0.45), (1.0, 0.6, 0.1), (1.0, 1.0, 0.6)],
+    "MedSegAI uncertainty": [
+        (0.05, 0.0, 0.3),
+        (0.35, 0.0, 0.6),
+        (0.8, 0.2, 0.45),
+        (1.0, 0.6, 0.1),
+        (1.0, 1.0, 0.6),
+    ],
 }
 
 
@@ -36,7 +42,9 @@ def color_table_node(scene, name: str):
     return node
 
 
-def map_volume_node(path: str | os.PathLike, scene, name: str, color_map: str, value_range: tuple[float, float] | None = None):
+def map_volume_node(
+    path: str | os.PathLike, scene, name: str, color_map: str, value_range: tuple[float, float] | None = None
+):
     """Load a float map as a scalar volume node with a colour table and window/level.
 
     Args:
@@ -75,8 +83,14 @@ def flagged_segments(summary_path: str | os.PathLike) -> list[str]:
     """
     path = Path(summary_path)
     try:
-        return [str(entry["name"]) for entry in json.loads(path.read_text())["segments"] if entry["needs_review"]]
+        return [
+            str(entry["name"]) for entry in json.loads(path.read_text())["segments"] if entry["needs_review"]
+        ]
     except FileNotFoundError:
-        raise InputError(f"{path}: uncertainty summary is missing; run with uncertainty samples > 0") from None
+        raise InputError(
+            f"{path}: uncertainty summary is missing; run with uncertainty samples > 0"
+        ) from None
     except (ValueError, KeyError, TypeError) as error:
-        raise InputError(f"{path}: not a valid uncertainty.json ({type(error).__name__}: {error}); run the engine again") from None
+        raise InputError(
+            f"{path}: not a valid uncertainty.json ({type(error).__name__}: {error}); run the engine again"
+        ) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import InputError
 from ..models.card import LabelInfo, read_labels_json
@@ -23,8 +23,8 @@ class SegmentOutputs:
 
     segmentation: Any
     labels: list[LabelInfo]
-    entropy: Optional[Any] = None
-    mutual_information: Optional[Any] = None
+    entropy: Any | None = None
+    mutual_information: Any | None = None
     flagged: list[str] = field(default_factory=list)
     gradcam: dict[str, Any] = field(default_factory=dict)
 
@@ -37,11 +37,11 @@ class DetectOutputs:
     markups: Any
     table: Any
     nodules: Any
-    gradcam: Optional[Any] = None
+    gradcam: Any | None = None
 
 
 def _gradcam_name(path: Path) -> str:
-    return path.name[len("gradcam_"):-len(".nii.gz")].replace("_", " ")
+    return path.name[len("gradcam_") : -len(".nii.gz")].replace("_", " ")
 
 
 def load_segment_outputs(outdir: str | os.PathLike, reference_volume_node, name: str) -> SegmentOutputs:
@@ -64,18 +64,24 @@ def load_segment_outputs(outdir: str | os.PathLike, reference_volume_node, name:
         raise InputError(f"{label_path}: segmentation is missing; run the engine again")
     scene = reference_volume_node.GetScene()
     labels = read_labels_json(outdir / "labels.json")
-    outputs = SegmentOutputs(segmentation_from_label_map(label_path, labels, reference_volume_node, f"{name} segmentation"), labels)
+    outputs = SegmentOutputs(
+        segmentation_from_label_map(label_path, labels, reference_volume_node, f"{name} segmentation"), labels
+    )
     entropy = outdir / "uncertainty_entropy.nii.gz"
     if entropy.exists():
         outputs.entropy = map_volume_node(entropy, scene, f"{name} entropy", "MedSegAI uncertainty")
     information = outdir / "uncertainty_mutual_information.nii.gz"
     if information.exists():
-        outputs.mutual_information = map_volume_node(information, scene, f"{name} mutual information", "MedSegAI uncertainty")
+        outputs.mutual_information = map_volume_node(
+            information, scene, f"{name} mutual information", "MedSegAI uncertainty"
+        )
     if (outdir / "uncertainty.json").exists():
         outputs.flagged = flagged_segments(outdir / "uncertainty.json")
     for path in sorted(outdir.glob("gradcam_*.nii.gz")):
         segment = _gradcam_name(path)
-        outputs.gradcam[segment] = map_volume_node(path, scene, f"{name} Grad-CAM {segment}", "MedSegAI heat", (0.0, 1.0))
+        outputs.gradcam[segment] = map_volume_node(
+            path, scene, f"{name} Grad-CAM {segment}", "MedSegAI heat", (0.0, 1.0)
+        )
     return outputs
 
 
@@ -105,5 +111,7 @@ def load_detect_outputs(outdir: str | os.PathLike, reference_volume_node, name: 
     )
     gradcam = outdir / "gradcam_nodules.nii.gz"
     if gradcam.exists():
-        outputs.gradcam = map_volume_node(gradcam, scene, f"{name} Grad-CAM nodules", "MedSegAI heat", (0.0, 1.0))
+        outputs.gradcam = map_volume_node(
+            gradcam, scene, f"{name} Grad-CAM nodules", "MedSegAI heat", (0.0, 1.0)
+        )
     return outputs

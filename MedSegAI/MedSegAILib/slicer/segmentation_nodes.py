@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import slicer
@@ -16,6 +16,7 @@ from ..models.card import LabelInfo
 from ..models.terminology import slicer_terminology_string, terminology_for
 from .volume_nodes import read_output_image, set_node_geometry, volume_from_node
 
+
 def unit_color(color: Sequence[int]) -> tuple[float, float, float]:
     """A 0-255 RGB colour (``LabelInfo.color``) as Slicer's 0-1 RGB."""
     return (color[0] / 255.0, color[1] / 255.0, color[2] / 255.0)
@@ -26,7 +27,7 @@ def byte_color(color: Sequence[float]) -> tuple[int, int, int]:
     return (int(round(255 * color[0])), int(round(255 * color[1])), int(round(255 * color[2])))
 
 
-def label_map_node(path: str | os.PathLike, scene, name: str) -> "slicer.vtkMRMLLabelMapVolumeNode":
+def label_map_node(path: str | os.PathLike, scene, name: str) -> slicer.vtkMRMLLabelMapVolumeNode:
     """Load a label map file into a new labelmap volume node with its exact geometry."""
     volume = read_output_image(path)
     node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", name)
@@ -39,7 +40,7 @@ def segmentation_from_label_map(
     labels: Sequence[LabelInfo],
     reference_volume_node,
     name: str,
-) -> "slicer.vtkMRMLSegmentationNode":
+) -> slicer.vtkMRMLSegmentationNode:
     """Create a segmentation node from a label map on the reference volume's grid.
 
     Every label in ``labels`` becomes a segment with its name, colour and terminology tag,
@@ -64,7 +65,9 @@ def segmentation_from_label_map(
         segmentation_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
         segmentation_node.CreateDefaultDisplayNodes()
         segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
-        if not slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation_node, ""):
+        if not slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(
+            labelmap, segmentation_node, ""
+        ):
             scene.RemoveNode(segmentation_node)
             raise InputError(f"{label_path}: the label map could not be imported as segments")
     finally:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Optional
 
 import numpy as np
 import slicer
@@ -29,7 +29,7 @@ SLICER_SMOOTHING_ITERATIONS = 40
 """Windowed-sinc iterations of Slicer's closed-surface conversion (slicer-core 5.13: the engine
 with this many iterations reproduces Slicer's vertices to 1e-5 mm)."""
 
-LabelNames = Mapping[int, tuple[str, Optional[tuple[int, int, int]]]]
+LabelNames = Mapping[int, tuple[str, tuple[int, int, int] | None]]
 
 
 def slicer_conversion_parameters(options: MeshOptions) -> dict[str, str]:
@@ -44,8 +44,8 @@ def slicer_conversion_parameters(options: MeshOptions) -> dict[str, str]:
 
 
 def segmentation_from_labels(
-    scene: "slicer.vtkMRMLScene", labels: np.ndarray, reference: Volume, label_names: LabelNames
-) -> "slicer.vtkMRMLSegmentationNode":
+    scene: slicer.vtkMRMLScene, labels: np.ndarray, reference: Volume, label_names: LabelNames
+) -> slicer.vtkMRMLSegmentationNode:
     """Import an integer label map on ``reference``'s grid as a segmentation node.
 
     Segments are named and coloured from ``label_names`` (``label_<value>`` otherwise).
@@ -84,7 +84,7 @@ def segmentation_from_labels(
 
 
 def export_surfaces_with_slicer(
-    scene: "slicer.vtkMRMLScene",
+    scene: slicer.vtkMRMLScene,
     labels: np.ndarray,
     reference: Volume,
     label_names: LabelNames,
@@ -130,7 +130,7 @@ def export_surfaces_with_slicer(
         scene.RemoveNode(segmentation_node)
 
 
-def _rename_exports(segmentation_node: "slicer.vtkMRMLSegmentationNode", out_dir: Path) -> dict[int, Path]:
+def _rename_exports(segmentation_node: slicer.vtkMRMLSegmentationNode, out_dir: Path) -> dict[int, Path]:
     """Slicer writes ``<node name>_<segment name>.stl``; give each the engine's file name."""
     segmentation = segmentation_node.GetSegmentation()
     files = {}
@@ -138,14 +138,16 @@ def _rename_exports(segmentation_node: "slicer.vtkMRMLSegmentationNode", out_dir
         segment = segmentation.GetNthSegment(index)
         written = out_dir / f"{segmentation_node.GetName()}_{segment.GetName()}.stl"
         if not written.is_file():
-            raise RuntimeError(f"{written}: Slicer did not write the surface of segment {segment.GetName()!r}")
+            raise RuntimeError(
+                f"{written}: Slicer did not write the surface of segment {segment.GetName()!r}"
+            )
         target = out_dir / mesh_file_name(segment.GetName(), "stl")
         os.replace(written, target)
         files[segment.GetLabelValue()] = target
     return files
 
 
-def _segmentations_logic(scene: "slicer.vtkMRMLScene") -> "slicer.vtkSlicerSegmentationsModuleLogic":
+def _segmentations_logic(scene: slicer.vtkMRMLScene) -> slicer.vtkSlicerSegmentationsModuleLogic:
     """The Segmentations module logic attached to ``scene`` (registers the converter rules)."""
     logic = slicer.vtkSlicerSegmentationsModuleLogic()
     logic.SetMRMLScene(scene)

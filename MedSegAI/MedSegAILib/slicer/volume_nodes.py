@@ -32,7 +32,7 @@ def _vtk_matrix(array: np.ndarray) -> vtk.vtkMatrix4x4:
     return matrix
 
 
-def ijk_to_ras_world(volume_node: "slicer.vtkMRMLVolumeNode") -> np.ndarray:
+def ijk_to_ras_world(volume_node: slicer.vtkMRMLVolumeNode) -> np.ndarray:
     """The 4x4 matrix from voxel index to world RAS, including a linear parent transform.
 
     Raises:
@@ -54,7 +54,7 @@ def ijk_to_ras_world(volume_node: "slicer.vtkMRMLVolumeNode") -> np.ndarray:
     return matrix
 
 
-def volume_from_node(volume_node: "slicer.vtkMRMLScalarVolumeNode") -> Volume:
+def volume_from_node(volume_node: slicer.vtkMRMLScalarVolumeNode) -> Volume:
     """The engine volume (array ``[k, j, i]`` + LPS geometry) of a scalar volume node.
 
     Raises:
@@ -65,7 +65,9 @@ def volume_from_node(volume_node: "slicer.vtkMRMLScalarVolumeNode") -> Volume:
         name = volume_node.GetName() if volume_node is not None else "volume"
         raise InputError(f"{name}: the volume has no image data; load a CT volume first")
     if image.GetNumberOfScalarComponents() != 1:
-        raise InputError(f"{volume_node.GetName()}: the volume has several components per voxel; select a scalar CT volume")
+        raise InputError(
+            f"{volume_node.GetName()}: the volume has several components per voxel; select a scalar CT volume"
+        )
     array = np.array(slicer.util.arrayFromVolume(volume_node), copy=True)
     lps = RAS_FROM_LPS @ ijk_to_ras_world(volume_node)
     linear = lps[:3, :3]
@@ -73,7 +75,7 @@ def volume_from_node(volume_node: "slicer.vtkMRMLScalarVolumeNode") -> Volume:
     return Volume(array=array, spacing=tuple(spacing), origin=tuple(lps[:3, 3]), direction=linear / spacing)
 
 
-def set_node_geometry(volume_node: "slicer.vtkMRMLVolumeNode", volume: Volume) -> None:
+def set_node_geometry(volume_node: slicer.vtkMRMLVolumeNode, volume: Volume) -> None:
     """Give ``volume_node`` the voxels and exact geometry (LPS -> RAS) of ``volume``."""
     slicer.util.updateVolumeFromArray(volume_node, np.ascontiguousarray(volume.array))
     volume_node.SetIJKToRASMatrix(_vtk_matrix(volume.index_to_ras()))

@@ -7,8 +7,8 @@ flips along every axis are allowed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -60,7 +60,9 @@ def _choose_center(case: Case, rng: np.random.Generator) -> np.ndarray:
     return np.array([rng.uniform(0, n - 1) for n in case.hu.shape])
 
 
-def sample_patch(case: Case, patch: Sequence[int], rng: np.random.Generator, options: AugmentOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sample_patch(
+    case: Case, patch: Sequence[int], rng: np.random.Generator, options: AugmentOptions
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One augmented training patch.
 
     Args:
@@ -87,7 +89,7 @@ def sample_patch(case: Case, patch: Sequence[int], rng: np.random.Generator, opt
     hi = np.ceil(center + half).astype(int) + 1
     pad_lo = np.maximum(0, -lo)
     pad_hi = np.maximum(0, hi - np.array(case.hu.shape))
-    region = tuple(slice(max(0, l), min(n, h)) for l, h, n in zip(lo, hi, case.hu.shape))
+    region = tuple(slice(max(0, start), min(n, stop)) for start, stop, n in zip(lo, hi, case.hu.shape))
     hu = np.pad(case.hu[region].astype(np.float32), list(zip(pad_lo, pad_hi)), constant_values=-1024.0)
     outside = IGNORE if case.cropped else 0
     label = np.pad(case.label[region], list(zip(pad_lo, pad_hi)), constant_values=outside)
@@ -100,12 +102,16 @@ def sample_patch(case: Case, patch: Sequence[int], rng: np.random.Generator, opt
     offset = (center - lo) - matrix @ (patch / 2.0 - 0.5)
     hu = ndimage.affine_transform(hu, matrix, offset, output_shape=tuple(patch), order=1, cval=-1024.0)
     label = ndimage.affine_transform(label, matrix, offset, output_shape=tuple(patch), order=0, cval=outside)
-    air_outside = ndimage.affine_transform(air_outside.astype(np.uint8), matrix, offset, output_shape=tuple(patch), order=0, cval=1).astype(bool)
+    air_outside = ndimage.affine_transform(
+        air_outside.astype(np.uint8), matrix, offset, output_shape=tuple(patch), order=0, cval=1
+    ).astype(bool)
     hu = _slice_thickness(hu, case.spacing, rng, options)
     return _intensity(hu, air_outside, rng, options), label.astype(np.uint8), air_outside
 
 
-def _slice_thickness(hu: np.ndarray, spacing: Sequence[float], rng: np.random.Generator, options: AugmentOptions) -> np.ndarray:
+def _slice_thickness(
+    hu: np.ndarray, spacing: Sequence[float], rng: np.random.Generator, options: AugmentOptions
+) -> np.ndarray:
     """Simulate thicker slices (along z) and, independently, coarser pixels (in-plane)."""
     if rng.uniform() < options.p_thickness:
         hu = _coarser(hu, (0,), spacing[2], rng.uniform(*options.slice_thickness_mm))
@@ -129,7 +135,9 @@ def _coarser(hu: np.ndarray, axes: Sequence[int], spacing: float, size_mm: float
     return out
 
 
-def _intensity(hu: np.ndarray, outside: np.ndarray, rng: np.random.Generator, options: AugmentOptions) -> np.ndarray:
+def _intensity(
+    hu: np.ndarray, outside: np.ndarray, rng: np.random.Generator, options: AugmentOptions
+) -> np.ndarray:
     """Lung density (inspiration, emphysema, expiration), contrast, brightness, blur and noise in HU."""
     if rng.uniform() < options.p_lung_density:
         # Shift air-like values inside the body only: full shift below -600 HU, none above -200 HU.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -12,7 +12,9 @@ from ..inference.resample import resample_to_spacing, to_canonical
 from ..io import read_volume
 
 
-def canonical_image(path: str | os.PathLike, spacing: Sequence[float] | None = None, label: bool = False) -> sitk.Image:
+def canonical_image(
+    path: str | os.PathLike, spacing: Sequence[float] | None = None, label: bool = False
+) -> sitk.Image:
     """Read ``path`` (file or DICOM series), orient it to LPS and optionally resample.
 
     Args:
@@ -42,4 +44,6 @@ def image_array(image: sitk.Image) -> np.ndarray:
 def resample_onto(image: sitk.Image, reference: sitk.Image, label: bool) -> sitk.Image:
     """Resample ``image`` onto ``reference``'s grid (nearest for labels, linear for CT)."""
     interpolator = sitk.sitkNearestNeighbor if label else sitk.sitkLinear
-    return sitk.Resample(image, reference, sitk.Transform(), interpolator, 0.0 if label else -1024.0, image.GetPixelID())
+    return sitk.Resample(
+        image, reference, sitk.Transform(), interpolator, 0.0 if label else -1024.0, image.GetPixelID()
+    )

@@ -24,9 +24,10 @@ import re
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -46,9 +47,13 @@ DATASET_FILE = "dataset.json"
 DEFAULT_WEIGHT = 0.2  # sampling weight of one correction case (a built-in source has 0.2 or 0.4)
 
 NETWORK_CLASS_OF_NAME = {
-    "left lung": 1, "right lung": 1, "lung": 1,
-    "lung nodule": 2, "nodule": 2,
-    "airway": 3, "trachea": 3,
+    "left lung": 1,
+    "right lung": 1,
+    "lung": 1,
+    "lung nodule": 2,
+    "nodule": 2,
+    "airway": 3,
+    "trachea": 3,
 }
 """Segment name (case-insensitive) -> raw network class; ``nodule <n>`` (detect) is a nodule too."""
 
@@ -70,7 +75,7 @@ def default_store() -> Path:
     return Path(os.environ.get(STORE_ENV) or Path.home() / ".medsegai" / "corrections")
 
 
-def network_class(name: str) -> Optional[int]:
+def network_class(name: str) -> int | None:
     """The raw network class (1 lung, 2 lung nodule, 3 airway) of a segment name, or ``None``."""
     key = " ".join(name.strip().lower().replace("_", " ").split())
     if re.fullmatch(r"nodule \d+", key):
@@ -99,13 +104,19 @@ def label_changes(
         ``{name: {"original_mm3", "corrected_mm3", "added_mm3", "removed_mm3", "dice"}}``;
         ``dice`` is ``None`` when the segment is empty in both.
     """
-    names = list(dict.fromkeys([_key(i.name) for i in corrected_labels] + [_key(i.name) for i in original_labels]))
+    names = list(
+        dict.fromkeys([_key(i.name) for i in corrected_labels] + [_key(i.name) for i in original_labels])
+    )
     shown = {_key(i.name): i.name for i in [*original_labels, *corrected_labels]}
     changes = {}
     for name in names:
         before = np.isin(original, [i.value for i in original_labels if _key(i.name) == name])
         after = np.isin(corrected, [i.value for i in corrected_labels if _key(i.name) == name])
-        both, n_before, n_after = int(np.count_nonzero(before & after)), int(np.count_nonzero(before)), int(np.count_nonzero(after))
+        both, n_before, n_after = (
+            int(np.count_nonzero(before & after)),
+            int(np.count_nonzero(before)),
+            int(np.count_nonzero(after)),
+        )
         changes[shown[name]] = {
             "original_mm3": round(n_before * voxel_mm3, 3),
             "corrected_mm3": round(n_after * voxel_mm3, 3),
@@ -122,11 +133,11 @@ def add_correction(
     corrected: Volume,
     labels: Sequence[LabelInfo],
     *,
-    original: Optional[Volume] = None,
+    original: Volume | None = None,
     original_labels: Sequence[LabelInfo] = (),
-    model: Optional[Mapping[str, Any]] = None,
-    source: Optional[Mapping[str, Any]] = None,
-    author: Optional[str] = None,
+    model: Mapping[str, Any] | None = None,
+    source: Mapping[str, Any] | None = None,
+    author: str | None = None,
 ) -> CorrectionCase:
     """Store a corrected label map with its CT as a new case (atomically).
 
@@ -158,16 +169,24 @@ def add_correction(
         "author": author or _login_name(),
         "source": dict(source or {}),
         "model": dict(model) if model else None,
-        "grid": {"size_ijk": list(image.shape_ijk), "spacing": list(image.spacing), "origin": list(image.origin),
-                 "direction": image.direction.tolist()},
+        "grid": {
+            "size_ijk": list(image.shape_ijk),
+            "spacing": list(image.spacing),
+            "origin": list(image.origin),
+            "direction": image.direction.tolist(),
+        },
         "labels": [info.name for info in labels],
-        "changes": label_changes(original.array, original_labels, corrected.array, labels, voxel_mm3) if original is not None else None,
+        "changes": label_changes(original.array, original_labels, corrected.array, labels, voxel_mm3)
+        if original is not None
+        else None,
     }
     store = Path(store)
     try:
         store.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise InputError(f"{store}: cannot create the corrections store ({error.strerror}); choose another --store") from None
+        raise InputError(
+            f"{store}: cannot create the corrections store ({error.strerror}); choose another --store"
+        ) from None
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=store))
     try:
         _write_ct(image, staging / "image.nii.gz")
@@ -226,7 +245,7 @@ def export_training_folder(
     store: str | os.PathLike,
     out: str | os.PathLike,
     weight: float = DEFAULT_WEIGHT,
-    progress: Optional[ProgressCallback | Callable[[float, str], None]] = None,
+    progress: ProgressCallback | Callable[[float, str], None] | None = None,
 ) -> dict[str, Any]:
     """Write every case of ``store`` into ``out`` as training data (atomically).
 
@@ -243,20 +262,37 @@ def export_training_folder(
         raise InputError(f"--weight {weight}: the sampling weight must be positive")
     cases = list_corrections(store)
     if not cases:
-        raise InputError(f"{store}: no corrections stored; add some with `medsegai corrections add` or pick the right --store")
+        raise InputError(
+            f"{store}: no corrections stored; "
+            "add some with `medsegai corrections add` or pick the right --store"
+        )
     entries = []
     with OutputDir(out) as staged:
         for index, case in enumerate(cases):
             if progress:
                 progress(index / len(cases), f"exporting {case.id}")
             label_volume = Volume.from_sitk(sitk.ReadImage(str(case.folder / "labels.nii.gz")))
-            classes, mapping = network_classes(label_volume.array, read_labels_json(case.folder / "labels.json"))
+            classes, mapping = network_classes(
+                label_volume.array, read_labels_json(case.folder / "labels.json")
+            )
             shutil.copyfile(case.folder / "image.nii.gz", staged.path(f"images/{case.id}.nii.gz"))
             write_label_map(classes, label_volume, staged.path(f"labels/{case.id}.nii.gz"))
-            entries.append({"name": case.id, "image": f"images/{case.id}.nii.gz", "label": f"labels/{case.id}.nii.gz",
-                            "weight": weight, "classes_of_segments": mapping})
-        dataset = {"format": DATASET_FORMAT, "classes": list(NETWORK_CLASSES), "ignore": IGNORE,
-                   "source_store": str(Path(store).resolve()), "cases": entries}
+            entries.append(
+                {
+                    "name": case.id,
+                    "image": f"images/{case.id}.nii.gz",
+                    "label": f"labels/{case.id}.nii.gz",
+                    "weight": weight,
+                    "classes_of_segments": mapping,
+                }
+            )
+        dataset = {
+            "format": DATASET_FORMAT,
+            "classes": list(NETWORK_CLASSES),
+            "ignore": IGNORE,
+            "source_store": str(Path(store).resolve()),
+            "cases": entries,
+        }
         write_json(staged.path(DATASET_FILE), dataset)
     return dataset
 
@@ -277,17 +313,32 @@ def load_correction_cases(folder: str | os.PathLike, spacing: Sequence[float]) -
     folder = Path(folder)
     try:
         dataset = json.loads((folder / DATASET_FILE).read_text())
-        entries = [(str(e["name"]), folder / e["image"], folder / e["label"], float(e["weight"])) for e in dataset["cases"]]
+        entries = [
+            (str(e["name"]), folder / e["image"], folder / e["label"], float(e["weight"]))
+            for e in dataset["cases"]
+        ]
     except FileNotFoundError:
-        raise InputError(f"{folder}: no {DATASET_FILE}; make the folder with `medsegai corrections export --out DIR`") from None
+        raise InputError(
+            f"{folder}: no {DATASET_FILE}; make the folder with `medsegai corrections export --out DIR`"
+        ) from None
     except (ValueError, KeyError, TypeError) as error:
-        raise InputError(f"{folder / DATASET_FILE}: malformed ({error}); export the corrections again") from None
+        raise InputError(
+            f"{folder / DATASET_FILE}: malformed ({error}); export the corrections again"
+        ) from None
     cases = []
     for name, image_path, label_path, weight in entries:
         image = canonical_image(image_path, spacing)
         label = resample_onto(canonical_image(label_path, None, label=True), image, label=True)
         hu = np.clip(np.round(image_array(image)), -1024, 3071).astype(np.int16)
-        cases.append(Case(f"correction:{name}", hu, image_array(label).astype(np.uint8), tuple(float(s) for s in spacing), weight))
+        cases.append(
+            Case(
+                f"correction:{name}",
+                hu,
+                image_array(label).astype(np.uint8),
+                tuple(float(s) for s in spacing),
+                weight,
+            )
+        )
     return cases
 
 
@@ -299,13 +350,17 @@ def _check_label_map(labels: Volume, image: Volume, label_info: Sequence[LabelIn
     where = labels.metadata.get("source", what)
     if not labels.same_grid(image):
         raise InputError(
-            f"{where}: the {what} is not on the CT grid (size {labels.shape_ijk} vs {image.shape_ijk}, spacing "
-            f"{_rounded(labels.spacing)} vs {_rounded(image.spacing)}, origin {_rounded(labels.origin)} vs {_rounded(image.origin)}); "
+            f"{where}: the {what} is not on the CT grid (size {labels.shape_ijk} vs {image.shape_ijk}, "
+            f"spacing {_rounded(labels.spacing)} vs {_rounded(image.spacing)}, "
+            f"origin {_rounded(labels.origin)} vs {_rounded(image.origin)}); "
             "give the label map segmented or exported on this CT"
         )
     unnamed = sorted(set(np.unique(labels.array).tolist()) - {0} - {info.value for info in label_info})
     if unnamed:
-        raise InputError(f"{where}: label values {unnamed} have no name in its labels.json; give the labels.json written with it")
+        raise InputError(
+            f"{where}: label values {unnamed} have no name in its labels.json; "
+            "give the labels.json written with it"
+        )
 
 
 def _rounded(values: Sequence[float]) -> list[float]:

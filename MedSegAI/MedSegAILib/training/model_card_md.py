@@ -36,17 +36,41 @@ def render_model_card(card: dict[str, Any]) -> str:
     lines += ["## Output segments", "", "| value | name | colour | SNOMED CT type |", "|---|---|---|---|"]
     for label in card["labels"]:
         kind = label["terminology"].get("type", {})
-        lines.append(f"| {label['value']} | {label['name']} | {tuple(label['color'])} | {kind.get('code', '')} {kind.get('meaning', '')} |")
+        lines.append(
+            f"| {label['value']} | {label['name']} | {tuple(label['color'])} | "
+            f"{kind.get('code', '')} {kind.get('meaning', '')} |"
+        )
     network = card["network"]
     lines += [
-        "", "## Input and network", "",
-        f"- Spacing {card['input']['spacing']} mm (fast mode {card['input'].get('fast_spacing')} mm), canonical LPS orientation.",
-        f"- Intensity: `{json.dumps(card['input']['normalization'])}`; sliding-window patch {card['input']['patch_size']} (z, y, x).",
-        f"- Network `{network['name']}` `{json.dumps(network.get('kwargs', {}))}`; raw classes {network.get('output_classes')}.",
+        "",
+        "## Input and network",
+        "",
+        (
+            f"- Spacing {card['input']['spacing']} mm (fast mode {card['input'].get('fast_spacing')} mm), "
+            "canonical LPS orientation."
+        ),
+        (
+            f"- Intensity: `{json.dumps(card['input']['normalization'])}`; "
+            f"sliding-window patch {card['input']['patch_size']} (z, y, x)."
+        ),
+        (
+            f"- Network `{network['name']}` `{json.dumps(network.get('kwargs', {}))}`; "
+            f"raw classes {network.get('output_classes')}."
+        ),
         "  The engine splits the raw `lung` class into left and right lung by patient coordinates.",
-        f"- Weights `{card['weights']['file']}` ({card['weights']['format']}), SHA-256 `{card['weights']['sha256']}`.",
-        "", "## Training", "", "```json", json.dumps(card["training"], indent=2), "```",
-        "", "## Measured performance", "",
+        (
+            f"- Weights `{card['weights']['file']}` ({card['weights']['format']}), "
+            f"SHA-256 `{card['weights']['sha256']}`."
+        ),
+        "",
+        "## Training",
+        "",
+        "```json",
+        json.dumps(card["training"], indent=2),
+        "```",
+        "",
+        "## Measured performance",
+        "",
     ]
     metrics = card.get("metrics") or {}
     if metrics:

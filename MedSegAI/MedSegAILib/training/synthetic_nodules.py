@@ -10,8 +10,8 @@ standard deviation of the host scan's local noise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -36,7 +36,9 @@ class NoduleSpec:
     seed: int = 0
 
 
-def estimate_noise_sd(hu: np.ndarray, center: Sequence[int], box_mm: float, spacing: Sequence[float]) -> float:
+def estimate_noise_sd(
+    hu: np.ndarray, center: Sequence[int], box_mm: float, spacing: Sequence[float]
+) -> float:
     """Local noise standard deviation (HU) near ``center``: robust spread of a high-pass residual.
 
     Args:
@@ -65,9 +67,12 @@ def nodule_occupancy(spec: NoduleSpec, shape: Sequence[int], spacing: Sequence[f
     lo = [max(0, int(np.floor(c - reach / s))) for c, s in zip(spec.center, spacing_zyx)]
     hi = [min(n, int(np.ceil(c + reach / s)) + 1) for c, n, s in zip(spec.center, shape, spacing_zyx)]
     out = np.zeros(shape, dtype=np.float32)
-    if any(h <= l for l, h in zip(lo, hi)):
+    if any(stop <= start for start, stop in zip(lo, hi)):
         return out
-    grids = np.meshgrid(*[(np.arange(l, h) - c) * s for l, h, c, s in zip(lo, hi, spec.center, spacing_zyx)], indexing="ij")
+    grids = np.meshgrid(
+        *[(np.arange(start, stop) - c) * s for start, stop, c, s in zip(lo, hi, spec.center, spacing_zyx)],
+        indexing="ij",
+    )
     distance = np.sqrt(sum(g**2 for g in grids))
     local_radius = np.full(distance.shape, radius, dtype=np.float64)
     if spec.lobulation > 0:
@@ -79,10 +84,14 @@ def nodule_occupancy(spec: NoduleSpec, shape: Sequence[int], spacing: Sequence[f
             frequency = rng.integers(2, 5)
             phase = rng.uniform(0, 2 * np.pi)
             cosine = sum(a * u for a, u in zip(axis, unit))
-            local_radius += radius * spec.lobulation / 4.0 * np.cos(frequency * np.arccos(np.clip(cosine, -1, 1)) + phase)
+            local_radius += (
+                radius * spec.lobulation / 4.0 * np.cos(frequency * np.arccos(np.clip(cosine, -1, 1)) + phase)
+            )
     # Signed distance in voxel units along the local spacing -> a one-voxel linear ramp.
     voxel = float(np.mean(spacing_zyx))
-    out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = np.clip((local_radius - distance) / voxel + 0.5, 0.0, 1.0)
+    out[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = np.clip(
+        (local_radius - distance) / voxel + 0.5, 0.0, 1.0
+    )
     return out
 
 
@@ -91,7 +100,7 @@ def insert_nodule(
     spec: NoduleSpec,
     spacing: Sequence[float],
     rng: np.random.Generator,
-    noise_sd: Optional[float] = None,
+    noise_sd: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Blend one nodule into ``hu``.
 
@@ -124,7 +133,13 @@ def insert_nodule(
     else:
         target = np.full(occ.shape, spec.ground_glass_hu, dtype=np.float32)
         if spec.kind == "part-solid":
-            core = NoduleSpec(spec.center, spec.diameter_mm * spec.core_fraction, "solid", lobulation=spec.lobulation / 2, seed=spec.seed + 1)
+            core = NoduleSpec(
+                spec.center,
+                spec.diameter_mm * spec.core_fraction,
+                "solid",
+                lobulation=spec.lobulation / 2,
+                seed=spec.seed + 1,
+            )
             core_occ = nodule_occupancy(core, hu.shape, spacing)[region]
             target = target * (1 - core_occ) + spec.solid_hu * core_occ
     target = target + rng.normal(0.0, noise_sd, size=occ.shape).astype(np.float32)
@@ -135,12 +150,18 @@ def insert_nodule(
     return out, mask
 
 
-def placement_maps(hu: np.ndarray, lung: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def placement_maps(
+    hu: np.ndarray, lung: np.ndarray, spacing: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
     """Depth inside the lung and distance to the nearest vessel (mm), which place the nodules."""
     spacing_zyx = np.array(spacing[::-1], dtype=float)
     depth = ndimage.distance_transform_edt(lung, sampling=spacing_zyx)
     vessels = (hu > -400) & (depth > 3.0)
-    vessel_distance = ndimage.distance_transform_edt(~vessels, sampling=spacing_zyx) if vessels.any() else np.full(hu.shape, np.inf)
+    vessel_distance = (
+        ndimage.distance_transform_edt(~vessels, sampling=spacing_zyx)
+        if vessels.any()
+        else np.full(hu.shape, np.inf)
+    )
     return depth, vessel_distance
 
 
@@ -151,7 +172,7 @@ def sample_nodule_specs(
     count: int,
     rng: np.random.Generator,
     diameter_range: tuple[float, float] = (4.0, 30.0),
-    maps: Optional[tuple[np.ndarray, np.ndarray]] = None,
+    maps: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[NoduleSpec]:
     """Random nodules placed in ``lung``: isolated, juxta-pleural and juxta-vascular.
 
@@ -174,7 +195,9 @@ def sample_nodule_specs(
         if placement == "juxta-pleural":
             candidates = (depth > 0.5 * radius) & (depth < 0.9 * radius + 1.0)
         elif placement == "juxta-vascular":
-            candidates = (depth > radius + 1.0) & (vessel_distance > 0.6 * radius) & (vessel_distance < radius + 2.0)
+            candidates = (
+                (depth > radius + 1.0) & (vessel_distance > 0.6 * radius) & (vessel_distance < radius + 2.0)
+            )
         else:
             candidates = (depth > radius + 3.0) & (vessel_distance > 0.8 * radius)
         points = np.argwhere(candidates)
@@ -184,9 +207,13 @@ def sample_nodule_specs(
         kind = KINDS[rng.integers(len(KINDS))]
         specs.append(
             NoduleSpec(
-                center=center, diameter_mm=diameter, kind=kind,
-                solid_hu=float(rng.uniform(*SOLID_HU)), ground_glass_hu=float(rng.uniform(*GROUND_GLASS_HU)),
-                core_fraction=float(rng.uniform(0.3, 0.6)), lobulation=float(rng.uniform(0.0, 0.35)),
+                center=center,
+                diameter_mm=diameter,
+                kind=kind,
+                solid_hu=float(rng.uniform(*SOLID_HU)),
+                ground_glass_hu=float(rng.uniform(*GROUND_GLASS_HU)),
+                core_fraction=float(rng.uniform(0.3, 0.6)),
+                lobulation=float(rng.uniform(0.0, 0.35)),
                 seed=int(rng.integers(1 << 30)) + index,
             )
         )

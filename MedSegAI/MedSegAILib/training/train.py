@@ -19,8 +19,8 @@ import json
 import random
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -38,7 +38,12 @@ from .corrections import load_correction_cases
 SHIPPED_WEIGHTS = BUILTIN_DIR / "chest_ct" / "model.safetensors"
 
 
-def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0, class_weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+def dice_ce_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    smooth: float = 1.0,
+    class_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Cross-entropy plus soft Dice over the foreground classes (batch-pooled).
 
     Voxels labelled ``IGNORE`` count in neither term.
@@ -52,7 +57,12 @@ def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0
     ce = F.cross_entropy(logits, target, weight=class_weights, ignore_index=IGNORE)
     valid = (target != IGNORE).unsqueeze(1).to(logits.dtype)
     probabilities = torch.softmax(logits, dim=1) * valid
-    one_hot = F.one_hot(torch.where(target == IGNORE, 0, target), logits.shape[1]).permute(0, 4, 1, 2, 3).to(logits.dtype) * valid
+    one_hot = (
+        F.one_hot(torch.where(target == IGNORE, 0, target), logits.shape[1])
+        .permute(0, 4, 1, 2, 3)
+        .to(logits.dtype)
+        * valid
+    )
     dims = (0, 2, 3, 4)
     intersection = (probabilities * one_hot).sum(dims)
     denominator = probabilities.sum(dims) + one_hot.sum(dims)
@@ -71,7 +81,9 @@ def make_batch(
         hu, label, outside = sample_patch(case, patch, rng, options)
         images.append(normalize_intensity(hu, NORMALIZATION, outside=outside))
         labels.append(label)
-    images_tensor = torch.from_numpy(np.stack(images)[:, None]).contiguous(memory_format=torch.channels_last_3d)
+    images_tensor = torch.from_numpy(np.stack(images)[:, None]).contiguous(
+        memory_format=torch.channels_last_3d
+    )
     return images_tensor, torch.from_numpy(np.stack(labels).astype(np.int64))
 
 
@@ -80,7 +92,7 @@ def train_steps(
     optimizer: torch.optim.Optimizer,
     batches,
     device: torch.device,
-    class_weights: Optional[torch.Tensor] = None,
+    class_weights: torch.Tensor | None = None,
 ) -> list[float]:
     """Run one optimisation step per batch; returns the losses."""
     network.train()
@@ -115,9 +127,9 @@ def train(
     device: str = "auto",
     threads: int = 2,
     checkpoint_minutes: float = 10.0,
-    command: Optional[str] = None,
-    init: Optional[Path] = None,
-    class_weights: Optional[Sequence[float]] = None,
+    command: str | None = None,
+    init: Path | None = None,
+    class_weights: Sequence[float] | None = None,
     p_nodules: float = AugmentOptions.p_nodules,
 ) -> Path:
     """Train on ``cases`` (prepared at ``spacing``) and write the model folder ``out``; returns ``out``.
@@ -132,7 +144,9 @@ def train(
         raise ValueError("train needs at least one case")
     rng = seed_everything(seed)
     torch.set_num_threads(threads)
-    run_device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    run_device = torch.device(
+        "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+    )
     out.mkdir(parents=True, exist_ok=True)
     log = open(out / "train_log.jsonl", "a")
     network = build_network(NETWORK_NAME, **NETWORK_KWARGS)
@@ -147,8 +161,14 @@ def train(
     budget = minutes * 60.0
     step = 0
     training = {
-        "data": [case.name for case in cases], "command": command or " ".join(sys.argv), "seed": seed,
-        "spacing": list(spacing), "patch": list(patch), "batch": batch, "lr": lr, "device": str(run_device),
+        "data": [case.name for case in cases],
+        "command": command or " ".join(sys.argv),
+        "seed": seed,
+        "spacing": list(spacing),
+        "patch": list(patch),
+        "batch": batch,
+        "lr": lr,
+        "device": str(run_device),
     }
     if init is not None:
         training["init"] = str(init)
@@ -160,10 +180,22 @@ def train(
         fraction = (time.monotonic() - started) / budget
         for group in optimizer.param_groups:
             group["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * min(1.0, fraction))))
-        loss = train_steps(network, optimizer, [make_batch(cases, batch, patch, rng, options)], run_device, weights)[0]
+        loss = train_steps(
+            network, optimizer, [make_batch(cases, batch, patch, rng, options)], run_device, weights
+        )[0]
         step += 1
         elapsed = time.monotonic() - started
-        log.write(json.dumps({"step": step, "loss": round(loss, 5), "lr": optimizer.param_groups[0]["lr"], "seconds": round(elapsed, 1)}) + "\n")
+        log.write(
+            json.dumps(
+                {
+                    "step": step,
+                    "loss": round(loss, 5),
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "seconds": round(elapsed, 1),
+                }
+            )
+            + "\n"
+        )
         log.flush()
         if step % 10 == 0:
             print(f"step {step} loss {loss:.4f} {elapsed / 60:.1f} min", flush=True)
@@ -189,35 +221,73 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--checkpoint-minutes", type=float, default=10.0)
-    parser.add_argument("--class-weights", type=float, nargs=4, default=None, metavar=("BG", "LUNG", "NODULE", "AIRWAY"),
-                        help="cross-entropy weight per raw class (default: equal)")
-    parser.add_argument("--p-nodules", type=float, default=AugmentOptions.p_nodules,
-                        help=f"chance that a patch gets synthetic nodules inserted (default {AugmentOptions.p_nodules})")
-
-
-def train_from_arguments(args: argparse.Namespace, cases: Sequence[Case], init: Optional[Path], command: str) -> Path:
-    """Run :func:`train` with the options of :func:`add_training_arguments`."""
-    return train(
-        args.out, cases, seed=args.seed, minutes=args.minutes, max_steps=args.max_steps, batch=args.batch,
-        patch=args.patch, lr=args.lr, spacing=args.spacing, device=args.device, threads=args.threads,
-        checkpoint_minutes=args.checkpoint_minutes, init=init, class_weights=args.class_weights,
-        p_nodules=args.p_nodules, command=command,
+    parser.add_argument(
+        "--class-weights",
+        type=float,
+        nargs=4,
+        default=None,
+        metavar=("BG", "LUNG", "NODULE", "AIRWAY"),
+        help="cross-entropy weight per raw class (default: equal)",
+    )
+    parser.add_argument(
+        "--p-nodules",
+        type=float,
+        default=AugmentOptions.p_nodules,
+        help=f"chance that a patch gets synthetic nodules inserted (default {AugmentOptions.p_nodules})",
     )
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def train_from_arguments(
+    args: argparse.Namespace, cases: Sequence[Case], init: Path | None, command: str
+) -> Path:
+    """Run :func:`train` with the options of :func:`add_training_arguments`."""
+    return train(
+        args.out,
+        cases,
+        seed=args.seed,
+        minutes=args.minutes,
+        max_steps=args.max_steps,
+        batch=args.batch,
+        patch=args.patch,
+        lr=args.lr,
+        spacing=args.spacing,
+        device=args.device,
+        threads=args.threads,
+        checkpoint_minutes=args.checkpoint_minutes,
+        init=init,
+        class_weights=args.class_weights,
+        p_nodules=args.p_nodules,
+        command=command,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     """Retrain on exported corrections (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m MedSegAILib.training.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m MedSegAILib.training.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_training_arguments(parser)
-    parser.add_argument("--corrections", type=Path, required=True, metavar="DIR",
-                        help="train on the corrected cases of DIR (written by `medsegai corrections export`)")
-    parser.add_argument("--init", type=Path, default=SHIPPED_WEIGHTS,
-                        help="start from these weights (safetensors state_dict; default: the shipped chest CT model)")
+    parser.add_argument(
+        "--corrections",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="train on the corrected cases of DIR (written by `medsegai corrections export`)",
+    )
+    parser.add_argument(
+        "--init",
+        type=Path,
+        default=SHIPPED_WEIGHTS,
+        help="start from these weights (safetensors state_dict; default: the shipped chest CT model)",
+    )
     args = parser.parse_args(argv)
     cases = load_correction_cases(args.corrections, args.spacing)
     if not cases:
-        parser.error(f"{args.corrections}: holds no corrected cases; export some with `medsegai corrections export`")
+        parser.error(
+            f"{args.corrections}: holds no corrected cases; export some with `medsegai corrections export`"
+        )
     words = sys.argv[1:] if argv is None else list(argv)
     train_from_arguments(args, cases, args.init, "python -m MedSegAILib.training.train " + " ".join(words))
     return 0

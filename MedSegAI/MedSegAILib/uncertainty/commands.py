@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -30,7 +31,9 @@ def check_samples(samples: int) -> None:
         InputError: it is not.
     """
     if samples < 0 or samples == 1:
-        raise InputError(f"--uncertainty {samples}: give 0 (off) or a number of samples of at least 2 (e.g. 8)")
+        raise InputError(
+            f"--uncertainty {samples}: give 0 (off) or a number of samples of at least 2 (e.g. 8)"
+        )
 
 
 def check_model_supports(model: LoadedModel) -> None:
@@ -42,20 +45,39 @@ def check_model_supports(model: LoadedModel) -> None:
     try:
         head_sampler(model.network, 2, 0, model.device)
     except ValueError as error:
-        raise InputError(f"--uncertainty: model {model.card.name!r} cannot give Monte-Carlo uncertainty ({error}); run without --uncertainty") from None
+        raise InputError(
+            f"--uncertainty: model {model.card.name!r} cannot give Monte-Carlo uncertainty ({error}); "
+            "run without --uncertainty"
+        ) from None
 
 
-def write_segment_uncertainty(out: OutputDir, result: SegmentationResult, model: LoadedModel, volume: Volume, samples: int,
-                              threads: int, progress: ProgressCallback = no_progress) -> UncertaintyResult:
+def write_segment_uncertainty(
+    out: OutputDir,
+    result: SegmentationResult,
+    model: LoadedModel,
+    volume: Volume,
+    samples: int,
+    threads: int,
+    progress: ProgressCallback = no_progress,
+) -> UncertaintyResult:
     """Sample, then write ``uncertainty_entropy.nii.gz``, ``uncertainty_mutual_information.nii.gz``
     (float32, input grid, stored at :data:`~MedSegAILib.explain.storage.STORAGE_STEP`) and
     ``uncertainty.json``. The two maps are resampled together and written in parallel."""
     regions = segment_regions(result, model.card)
-    uncertainty = estimate_uncertainty(result, model, samples, regions=regions, threads=threads, progress=progress)
-    on_input = maps_on_input_grid(result, [uncertainty.entropy, uncertainty.mutual_information], uncertainty.sampled_box)
+    uncertainty = estimate_uncertainty(
+        result, model, samples, regions=regions, threads=threads, progress=progress
+    )
+    on_input = maps_on_input_grid(
+        result, [uncertainty.entropy, uncertainty.mutual_information], uncertainty.sampled_box
+    )
     names = ("uncertainty_entropy.nii.gz", "uncertainty_mutual_information.nii.gz")
-    with ThreadPoolExecutor(max(1, min(threads, len(names)))) as pool:  # SimpleITK releases the GIL while it compresses
-        written = [pool.submit(_write_map, on_input, index, volume, out.path(name)) for index, name in enumerate(names)]
+    with ThreadPoolExecutor(
+        max(1, min(threads, len(names)))
+    ) as pool:  # SimpleITK releases the GIL while it compresses
+        written = [
+            pool.submit(_write_map, on_input, index, volume, out.path(name))
+            for index, name in enumerate(names)
+        ]
         write_json(out.path("uncertainty.json"), uncertainty_json(uncertainty, result, model.card, regions))
         for future in written:
             future.result()
@@ -73,7 +95,10 @@ def _write_map(maps: InputGridMaps, index: int, volume: Volume, path: Path) -> N
         image = sitk.Image([int(n) for n in volume.shape_ijk], sitk.sitkFloat32)
     else:
         before = [maps.region[2].start, maps.region[1].start, maps.region[0].start]
-        after = [size - part.stop for size, part in zip(volume.shape_ijk, (maps.region[2], maps.region[1], maps.region[0]))]
+        after = [
+            size - part.stop
+            for size, part in zip(volume.shape_ijk, (maps.region[2], maps.region[1], maps.region[0]))
+        ]
         image = sitk.ConstantPad(sitk.GetImageFromArray(quantised_for_storage(values)), before, after, 0.0)
     image.SetSpacing(volume.spacing)
     image.SetOrigin(volume.origin)
@@ -82,19 +107,31 @@ def _write_map(maps: InputGridMaps, index: int, volume: Volume, path: Path) -> N
         sitk.WriteImage(image, str(temporary), useCompression=True)
 
 
-def finding_uncertainties(result: SegmentationResult, model: LoadedModel, finding_masks: Sequence[np.ndarray],
-                          samples: int, threads: int, progress: ProgressCallback = no_progress) -> list[dict[str, Any]]:
+def finding_uncertainties(
+    result: SegmentationResult,
+    model: LoadedModel,
+    finding_masks: Sequence[np.ndarray],
+    samples: int,
+    threads: int,
+    progress: ProgressCallback = no_progress,
+) -> list[dict[str, Any]]:
     """Each finding's ``"uncertainty"`` (see :func:`~.summary.findings_uncertainty`), in id order."""
     nodule = [name.lower() for name in result.class_names].index("lung nodule")
-    regions: dict[object, AgreementRegion] = {("finding", n): AgreementRegion(nodule, mask) for n, mask in enumerate(finding_masks, start=1)}
-    uncertainty = estimate_uncertainty(result, model, samples, regions=regions, threads=threads, progress=progress)
+    regions: dict[object, AgreementRegion] = {
+        ("finding", n): AgreementRegion(nodule, mask) for n, mask in enumerate(finding_masks, start=1)
+    }
+    uncertainty = estimate_uncertainty(
+        result, model, samples, regions=regions, threads=threads, progress=progress
+    )
     summaries = findings_uncertainty(uncertainty, finding_masks, float(np.prod(result.model_grid.spacing)))
     for summary in summaries:
         summary["samples"] = samples
     return summaries
 
 
-def add_finding_uncertainty(findings_json: dict[str, Any], summaries: Optional[Sequence[dict[str, Any]]]) -> dict[str, Any]:
+def add_finding_uncertainty(
+    findings_json: dict[str, Any], summaries: Sequence[dict[str, Any]] | None
+) -> dict[str, Any]:
     """``findings.json`` with each finding's ``"uncertainty"`` (findings are in id order)."""
     if summaries is None:
         return findings_json

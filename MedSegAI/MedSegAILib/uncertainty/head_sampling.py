@@ -24,7 +24,7 @@ Two ways to sample:
 
 from __future__ import annotations
 
-from typing import Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -60,13 +60,17 @@ class FactorisedDropoutHead:
         self.masks_first = _channel_masks(samples, in_channels, first_drop.p, generator)
         self.masks_second = _channel_masks(samples, out_channels, second_drop.p, generator)
         weight = conv.weight.detach()
-        self.partial_weight = weight.transpose(0, 1).reshape(in_channels, out_channels, -1).contiguous()  # (C_in, C_out, k^3)
+        self.partial_weight = (
+            weight.transpose(0, 1).reshape(in_channels, out_channels, -1).contiguous()
+        )  # (C_in, C_out, k^3)
         self.first_bias = None if conv.bias is None else conv.bias.detach().reshape(1, -1, 1)
         last_weight = last.weight.detach().reshape(last.out_channels, out_channels)
-        self.last_weight = (last_weight[None] * self.masks_second.to(weight.device)[:, None, :]).contiguous()  # (N, K, C_out)
+        self.last_weight = (
+            last_weight[None] * self.masks_second.to(weight.device)[:, None, :]
+        ).contiguous()  # (N, K, C_out)
         self.last_bias = None if last.bias is None else last.bias.detach().reshape(1, -1, 1)
 
-    def __call__(self, features: torch.Tensor, voxels: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def __call__(self, features: torch.Tensor, voxels: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of every sample for a chunk.
 
         Args:
@@ -82,24 +86,30 @@ class FactorisedDropoutHead:
         inner = (depth - 2 * h, height - 2 * h, width - 2 * h)
         device = features.device
         whole = voxels is None
-        k, j, i = (torch.ones(inner, dtype=torch.bool, device=device) if whole else voxels).nonzero(as_tuple=True)
+        k, j, i = (torch.ones(inner, dtype=torch.bool, device=device) if whole else voxels).nonzero(
+            as_tuple=True
+        )
         corners = (k * height + j) * width + i  # each neighbourhood's first voxel, flat in the padded chunk
         steps = self._steps.to(device)
-        offsets = ((steps[:, None, None] * height + steps[None, :, None]) * width + steps[None, None, :]).reshape(-1, 1)
+        offsets = (
+            (steps[:, None, None] * height + steps[None, :, None]) * width + steps[None, None, :]
+        ).reshape(-1, 1)
         flat = features.reshape(channels, -1)
         samples, classes, out_channels = self.last_weight.shape
         partial_weight, masks_first = self.partial_weight.to(device), self.masks_first.to(device)
         last_weight = self.last_weight.to(device)
         logits = torch.empty((samples, classes, corners.numel()), dtype=features.dtype, device=device)
         for start in range(0, corners.numel(), GATHER_BATCH):
-            batch = corners[start:start + GATHER_BATCH]
+            batch = corners[start : start + GATHER_BATCH]
             count = batch.numel()
-            neighbours = flat.index_select(1, (offsets + batch).reshape(-1)).reshape(channels, -1, count)  # (C_in, k^3, B)
+            neighbours = flat.index_select(1, (offsets + batch).reshape(-1)).reshape(
+                channels, -1, count
+            )  # (C_in, k^3, B)
             partial = torch.bmm(partial_weight, neighbours)  # (C_in, C_out, B): P_c
             hidden = (masks_first @ partial.reshape(channels, -1)).reshape(samples, out_channels, count)
             if self.first_bias is not None:
                 hidden += self.first_bias.to(device)
-            logits[:, :, start:start + count] = torch.bmm(last_weight, self.activation(hidden))
+            logits[:, :, start : start + count] = torch.bmm(last_weight, self.activation(hidden))
         if self.last_bias is not None:
             logits += self.last_bias.to(device)
         return logits.reshape((samples, classes) + inner) if whole else logits
@@ -120,7 +130,7 @@ class BatchedDropoutHead:
             (m.kernel_size[0] // 2) * m.dilation[0] for m in head.modules() if isinstance(m, nn.Conv3d)
         )
 
-    def __call__(self, features: torch.Tensor, voxels: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def __call__(self, features: torch.Tensor, voxels: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of every sample for a chunk (see :meth:`FactorisedDropoutHead.__call__`)."""
         dropouts = [m for m in self.head.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
         devices = [features.device] if features.device.type == "cuda" else []
@@ -145,16 +155,24 @@ def is_factorisable(head: nn.Module) -> bool:
         return False
     first_drop, conv, activation, second_drop, last = list(head)
     return (
-        isinstance(first_drop, nn.Dropout3d) and isinstance(second_drop, nn.Dropout3d)
-        and isinstance(conv, nn.Conv3d) and isinstance(last, nn.Conv3d)
-        and conv.groups == 1 and all(s == 1 for s in conv.stride) and len(set(conv.kernel_size)) == 1
-        and len(set(conv.dilation)) == 1 and conv.kernel_size[0] % 2 == 1
-        and tuple(last.kernel_size) == (1, 1, 1) and last.groups == 1
+        isinstance(first_drop, nn.Dropout3d)
+        and isinstance(second_drop, nn.Dropout3d)
+        and isinstance(conv, nn.Conv3d)
+        and isinstance(last, nn.Conv3d)
+        and conv.groups == 1
+        and all(s == 1 for s in conv.stride)
+        and len(set(conv.kernel_size)) == 1
+        and len(set(conv.dilation)) == 1
+        and conv.kernel_size[0] % 2 == 1
+        and tuple(last.kernel_size) == (1, 1, 1)
+        and last.groups == 1
         and isinstance(activation, (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU, nn.Identity))
     )
 
 
-def head_sampler(network: nn.Module, samples: int, seed: int, device: torch.device) -> FactorisedDropoutHead | BatchedDropoutHead:
+def head_sampler(
+    network: nn.Module, samples: int, seed: int, device: torch.device
+) -> FactorisedDropoutHead | BatchedDropoutHead:
     """The sampler for ``network``'s head: factorised when its structure allows, else batched.
 
     Raises:
@@ -171,7 +189,9 @@ def head_sampler(network: nn.Module, samples: int, seed: int, device: torch.devi
     return BatchedDropoutHead(head, samples, seed)
 
 
-def iter_chunks(box: Sequence[slice], chunk_voxels: int = DEFAULT_CHUNK_VOXELS) -> Iterator[tuple[slice, slice, slice]]:
+def iter_chunks(
+    box: Sequence[slice], chunk_voxels: int = DEFAULT_CHUNK_VOXELS
+) -> Iterator[tuple[slice, slice, slice]]:
     """Split a ``[k, j, i]`` box into slabs along k of about ``chunk_voxels`` voxels each."""
     k, j, i = box
     per_slice = max(1, (j.stop - j.start) * (i.stop - i.start))
@@ -180,16 +200,22 @@ def iter_chunks(box: Sequence[slice], chunk_voxels: int = DEFAULT_CHUNK_VOXELS) 
         yield slice(start, min(k.stop, start + depth)), j, i
 
 
-def features_with_halo(features: np.ndarray, chunk: Sequence[slice], halo: int, device: torch.device) -> torch.Tensor:
+def features_with_halo(
+    features: np.ndarray, chunk: Sequence[slice], halo: int, device: torch.device
+) -> torch.Tensor:
     """The float32 features of ``chunk`` plus ``halo`` voxels around it (zeros outside the grid)."""
     shape = features.shape[1:]
-    padded = torch.zeros((features.shape[0],) + tuple(s.stop - s.start + 2 * halo for s in chunk), dtype=torch.float32)
+    padded = torch.zeros(
+        (features.shape[0],) + tuple(s.stop - s.start + 2 * halo for s in chunk), dtype=torch.float32
+    )
     source, target = [], []
     for part, n in zip(chunk, shape):
         low, high = max(0, part.start - halo), min(n, part.stop + halo)
         source.append(slice(low, high))
         target.append(slice(low - (part.start - halo), high - (part.start - halo)))
-    padded[(slice(None),) + tuple(target)] = torch.from_numpy(features[(slice(None),) + tuple(source)])  # torch converts float16 fast
+    padded[(slice(None),) + tuple(target)] = torch.from_numpy(
+        features[(slice(None),) + tuple(source)]
+    )  # torch converts float16 fast
     return padded.to(device)
 
 

@@ -14,8 +14,8 @@ otherwise the block is resampled by SimpleITK as one multi-component image.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -45,8 +45,9 @@ class InputGridMaps:
         return values
 
 
-def maps_on_input_grid(result: SegmentationResult, maps: Sequence[np.ndarray],
-                       box: tuple[slice, slice, slice]) -> InputGridMaps:
+def maps_on_input_grid(
+    result: SegmentationResult, maps: Sequence[np.ndarray], box: tuple[slice, slice, slice]
+) -> InputGridMaps:
     """``maps`` (float32 ``[k, j, i]`` on the model grid, zero outside ``box``) on the input grid.
 
     Args:
@@ -69,10 +70,14 @@ def maps_on_input_grid(result: SegmentationResult, maps: Sequence[np.ndarray],
     return InputGridMaps(target.array.shape, region, blocks)
 
 
-def _separable(crop: np.ndarray, source: Volume, target: Volume) -> tuple[tuple[slice, slice, slice], np.ndarray | None]:
+def _separable(
+    crop: np.ndarray, source: Volume, target: Volume
+) -> tuple[tuple[slice, slice, slice], np.ndarray | None]:
     """Linear interpolation one axis at a time (same axes on both grids), the axes that grow least first."""
     # Continuous source index of target voxel n along each axis: offset + n * scale.
-    offset = np.linalg.solve(source.direction @ np.diag(source.spacing), np.asarray(target.origin) - np.asarray(source.origin))
+    offset = np.linalg.solve(
+        source.direction @ np.diag(source.spacing), np.asarray(target.origin) - np.asarray(source.origin)
+    )
     scale = np.asarray(target.spacing) / np.asarray(source.spacing)
     plans = []
     for axis_ijk, dim in ((0, 3), (1, 2), (2, 1)):
@@ -84,13 +89,23 @@ def _separable(crop: np.ndarray, source: Volume, target: Volume) -> tuple[tuple[
         rows = slice(int(inside[0]), int(inside[-1]) + 1)
         low = np.floor(position[rows])
         weight = (position[rows] - low).astype(np.float32).reshape([-1 if d == dim else 1 for d in range(4)])
-        plans.append(((rows.stop - rows.start) / size_in, dim, rows, np.clip(low, 0, size_in - 1).astype(np.intp),
-                      np.clip(low + 1, 0, size_in - 1).astype(np.intp), weight))
+        plans.append(
+            (
+                (rows.stop - rows.start) / size_in,
+                dim,
+                rows,
+                np.clip(low, 0, size_in - 1).astype(np.intp),
+                np.clip(low + 1, 0, size_in - 1).astype(np.intp),
+                weight,
+            )
+        )
     plans.sort(key=lambda plan: plan[0])
     values = crop
     for _, dim, _, first, second, weight in plans:
         if not weight.any() and np.array_equal(first, np.arange(first[0], first[0] + first.size)):
-            values = values[(slice(None),) * dim + (slice(int(first[0]), int(first[0]) + first.size),)]  # a view
+            values = values[
+                (slice(None),) * dim + (slice(int(first[0]), int(first[0]) + first.size),)
+            ]  # a view
             continue
         lower = np.take(values, first, axis=dim)  # numpy gathers several times faster than torch here
         if weight.any():
@@ -103,14 +118,23 @@ def _separable(crop: np.ndarray, source: Volume, target: Volume) -> tuple[tuple[
     return (region[1], region[2], region[3]), np.ascontiguousarray(values)
 
 
-def _with_sitk(crop: np.ndarray, source: Volume, target: Volume) -> tuple[tuple[slice, slice, slice], np.ndarray | None]:
+def _with_sitk(
+    crop: np.ndarray, source: Volume, target: Volume
+) -> tuple[tuple[slice, slice, slice], np.ndarray | None]:
     """SimpleITK's linear resampling of the crop onto the block of target voxels it covers."""
     image = sitk.GetImageFromArray(np.moveaxis(crop, 0, -1), isVector=True)
     image.SetSpacing(source.spacing)
     image.SetOrigin(source.origin)
     image.SetDirection(tuple(source.direction.flatten()))
     size = np.array(source.shape_ijk, dtype=float)
-    corners = np.array([[a, b, c] for a in (-0.5, size[0] - 0.5) for b in (-0.5, size[1] - 0.5) for c in (-0.5, size[2] - 0.5)])
+    corners = np.array(
+        [
+            [a, b, c]
+            for a in (-0.5, size[0] - 0.5)
+            for b in (-0.5, size[1] - 0.5)
+            for c in (-0.5, size[2] - 0.5)
+        ]
+    )
     covered = target.lps_to_ijk(source.ijk_to_lps(corners))
     last = np.array(target.shape_ijk) - 1
     if np.any(covered.max(axis=0) < 0) or np.any(covered.min(axis=0) > last):

@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
 
 import numpy as np
 import torch
@@ -45,7 +45,13 @@ from ..inference.device import DEFAULT_CPU_THREADS, cpu_threads
 from ..inference.engine import SegmentationResult
 from ..models.loaded import LoadedModel
 from ..progress import CancelToken, ProgressCallback, check_cancelled, no_progress
-from .head_sampling import DEFAULT_CHUNK_VOXELS, FactorisedDropoutHead, features_with_halo, head_sampler, iter_chunks
+from .head_sampling import (
+    DEFAULT_CHUNK_VOXELS,
+    FactorisedDropoutHead,
+    features_with_halo,
+    head_sampler,
+    iter_chunks,
+)
 from .maps import argmax, softmax, voxel_uncertainty
 
 DEFAULT_SEED = 0
@@ -103,14 +109,14 @@ def estimate_uncertainty(
     model: LoadedModel,
     samples: int,
     *,
-    regions: Optional[Mapping[object, AgreementRegion]] = None,
+    regions: Mapping[object, AgreementRegion] | None = None,
     seed: int = DEFAULT_SEED,
-    temperature: Optional[float] = None,
+    temperature: float | None = None,
     sample_below: float = SAMPLE_BELOW,
     chunk_voxels: int = DEFAULT_CHUNK_VOXELS,
     threads: int = DEFAULT_CPU_THREADS,
-    progress: Optional[ProgressCallback] = None,
-    cancel: Optional[CancelToken] = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
 ) -> UncertaintyResult:
     """N-sample Monte-Carlo dropout uncertainty of ``result``.
 
@@ -139,7 +145,9 @@ def estimate_uncertainty(
     if samples < 2:
         raise ValueError(f"Monte-Carlo dropout needs at least 2 samples, got {samples}")
     if result.features is None:
-        raise ValueError("the segmentation kept no decoder features; run segment_volume(..., keep_features=True)")
+        raise ValueError(
+            "the segmentation kept no decoder features; run segment_volume(..., keep_features=True)"
+        )
     progress = progress or no_progress
     started = time.perf_counter()
     device = model.device
@@ -157,24 +165,35 @@ def estimate_uncertainty(
         seed=seed,
     )
     territories = {key: _territory(region.mask) for key, region in (regions or {}).items()}
-    counts = {key: np.zeros((3, samples), dtype=np.int64) for key in territories}  # intersection, sample, reference
+    counts = {
+        key: np.zeros((3, samples), dtype=np.int64) for key in territories
+    }  # intersection, sample, reference
 
-    def sample_chunk(chunk: tuple[slice, slice, slice]) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    def sample_chunk(
+        chunk: tuple[slice, slice, slice],
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Fill ``out`` on ``chunk``; return its classes, sampled voxels and their votes."""
         check_cancelled(cancel)
         with torch.inference_mode():
-            deterministic = torch.from_numpy(probabilities[(slice(None),) + chunk]).float()  # torch converts float16 fast
+            deterministic = torch.from_numpy(
+                probabilities[(slice(None),) + chunk]
+            ).float()  # torch converts float16 fast
             predicted = argmax(deterministic, 0)
             selected = deterministic.gather(0, predicted.long()[None])[0] < sample_below
             if not bool(selected.any()):
                 return predicted, selected, None
-            logits = sampler(features_with_halo(result.features, chunk, sampler.halo, device), selected.to(device))
+            logits = sampler(
+                features_with_halo(result.features, chunk, sampler.halo, device), selected.to(device)
+            )
             if temperature is not None:
                 logits = logits / temperature
             maps = voxel_uncertainty(softmax(logits.float(), dim=1))
             where = selected.numpy()
-            for target, values in ((out.entropy, maps.entropy), (out.mutual_information, maps.mutual_information),
-                                   (out.variance, maps.variance)):
+            for target, values in (
+                (out.entropy, maps.entropy),
+                (out.mutual_information, maps.mutual_information),
+                (out.variance, maps.variance),
+            ):
                 target[chunk][where] = values.cpu().numpy()
             out.mean_probabilities[(slice(None),) + chunk][:, where] = maps.mean.cpu().numpy()
             flat = predicted.view(-1)
@@ -187,10 +206,14 @@ def estimate_uncertainty(
     # The batched sampler switches dropout on and reseeds the global generator: one chunk at a time.
     workers = max(1, threads) if on_cpu and isinstance(sampler, FactorisedDropoutHead) else 1
     with cpu_threads(1) if on_cpu else contextlib.nullcontext(), ThreadPoolExecutor(workers) as pool:
-        for index, (chunk, (predicted, selected, votes)) in enumerate(zip(chunks, pool.map(sample_chunk, chunks))):
+        for index, (chunk, (predicted, selected, votes)) in enumerate(
+            zip(chunks, pool.map(sample_chunk, chunks))
+        ):
             out.sampled_voxels += int(selected.sum())
             _count_agreement(votes, predicted, selected, chunk, regions or {}, territories, counts)
-            progress((index + 1) / len(chunks), f"uncertainty: chunk {index + 1}/{len(chunks)} ({samples} samples)")
+            progress(
+                (index + 1) / len(chunks), f"uncertainty: chunk {index + 1}/{len(chunks)} ({samples} samples)"
+            )
     for key, (intersection, sample_size, reference_size) in counts.items():
         total = sample_size + reference_size
         out.agreement[key] = np.where(total > 0, 2.0 * intersection / np.maximum(total, 1), 1.0)
@@ -198,8 +221,11 @@ def estimate_uncertainty(
     return out
 
 
-def sampled_box(result: SegmentationResult, regions: Optional[Mapping[object, AgreementRegion]] = None,
-                margin: int = BOX_MARGIN_VOXELS) -> tuple[slice, slice, slice]:
+def sampled_box(
+    result: SegmentationResult,
+    regions: Mapping[object, AgreementRegion] | None = None,
+    margin: int = BOX_MARGIN_VOXELS,
+) -> tuple[slice, slice, slice]:
     """The ``[k, j, i]`` box that is sampled: every segment and region, plus ``margin`` voxels;
     the whole model grid when there is none (the model found nothing: look everywhere)."""
     interesting = result.model_labels > 0
@@ -208,7 +234,9 @@ def sampled_box(result: SegmentationResult, regions: Optional[Mapping[object, Ag
     found = ndimage.find_objects(interesting.astype(np.uint8))
     if not found or found[0] is None:
         return tuple(slice(0, n) for n in interesting.shape)  # type: ignore[return-value]
-    return tuple(slice(max(0, s.start - margin), min(n, s.stop + margin)) for s, n in zip(found[0], interesting.shape))  # type: ignore[return-value]
+    return tuple(
+        slice(max(0, s.start - margin), min(n, s.stop + margin)) for s, n in zip(found[0], interesting.shape)
+    )  # type: ignore[return-value]
 
 
 def _territory(mask: np.ndarray) -> tuple[tuple[slice, slice, slice], np.ndarray] | None:
@@ -222,9 +250,15 @@ def _territory(mask: np.ndarray) -> tuple[tuple[slice, slice, slice], np.ndarray
     return box, grown  # type: ignore[return-value]
 
 
-def _count_agreement(votes: Optional[torch.Tensor], predicted: torch.Tensor, selected: torch.Tensor,
-                     chunk: tuple[slice, slice, slice], regions: Mapping[object, AgreementRegion],
-                     territories: dict, counts: dict) -> None:
+def _count_agreement(
+    votes: torch.Tensor | None,
+    predicted: torch.Tensor,
+    selected: torch.Tensor,
+    chunk: tuple[slice, slice, slice],
+    regions: Mapping[object, AgreementRegion],
+    territories: dict,
+    counts: dict,
+) -> None:
     """Add this chunk's per-sample intersections and sizes inside each region's territory.
 
     ``votes`` ``(N, S)``: the samples' classes at the ``S`` ``selected`` voxels (C order);

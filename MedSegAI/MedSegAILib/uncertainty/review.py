@@ -12,7 +12,8 @@ whose Dice with the reference is acceptable from those whose Dice is not.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 ENTROPY_THRESHOLD_NATS = 0.5
 MAX_UNCERTAIN_FRACTION = 0.25

@@ -13,12 +13,13 @@ Per region (computed on the model grid, where the maps are computed):
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from ..inference.engine import SegmentationResult
 from ..explain.targets import raw_class_by_label
+from ..inference.engine import SegmentationResult
 from ..models.card import ModelCard
 from .mc_dropout import SAMPLE_BELOW, AgreementRegion, UncertaintyResult
 from .review import ENTROPY_THRESHOLD_NATS, REVIEW_RULE, needs_review
@@ -27,17 +28,29 @@ from .review import ENTROPY_THRESHOLD_NATS, REVIEW_RULE, needs_review
 def segment_regions(result: SegmentationResult, card: ModelCard) -> dict[int, AgreementRegion]:
     """One agreement region per output segment: its mask on the model grid and raw class."""
     raw_of_value = raw_class_by_label(card)
-    return {label.value: AgreementRegion(raw_of_value[label.value], result.model_labels == label.value)
-            for label in card.labels if label.value in raw_of_value}
+    return {
+        label.value: AgreementRegion(raw_of_value[label.value], result.model_labels == label.value)
+        for label in card.labels
+        if label.value in raw_of_value
+    }
 
 
-def region_summary(uncertainty: UncertaintyResult, region: np.ndarray, key: object, voxel_mm3: float) -> dict[str, Any]:
+def region_summary(
+    uncertainty: UncertaintyResult, region: np.ndarray, key: object, voxel_mm3: float
+) -> dict[str, Any]:
     """The summary of one region (see the module docstring); a missing region gives nulls."""
     voxels = int(np.count_nonzero(region))
     if voxels == 0:
-        return {"volume_mm3": 0.0, "mean_entropy": None, "mean_mutual_information": None,
-                "uncertain_volume_mm3": 0.0, "uncertain_fraction": None, "dice_agreement": None,
-                "dice_agreement_min": None, "needs_review": False}
+        return {
+            "volume_mm3": 0.0,
+            "mean_entropy": None,
+            "mean_mutual_information": None,
+            "uncertain_volume_mm3": 0.0,
+            "uncertain_fraction": None,
+            "dice_agreement": None,
+            "dice_agreement_min": None,
+            "needs_review": False,
+        }
     entropy = uncertainty.entropy[region]
     uncertain = int(np.count_nonzero(entropy > ENTROPY_THRESHOLD_NATS))
     dice = uncertainty.agreement.get(key)
@@ -54,15 +67,26 @@ def region_summary(uncertainty: UncertaintyResult, region: np.ndarray, key: obje
     return summary
 
 
-def uncertainty_json(uncertainty: UncertaintyResult, result: SegmentationResult, card: ModelCard,
-                     regions: Mapping[int, AgreementRegion], temperature: Optional[float] = None) -> dict[str, Any]:
+def uncertainty_json(
+    uncertainty: UncertaintyResult,
+    result: SegmentationResult,
+    card: ModelCard,
+    regions: Mapping[int, AgreementRegion],
+    temperature: float | None = None,
+) -> dict[str, Any]:
     """The contents of ``uncertainty.json``: method, thresholds and one entry per segment."""
     voxel_mm3 = float(np.prod(result.model_grid.spacing))
     segments = []
     for label in card.labels:
         region = regions.get(label.value)
         mask = region.mask if region is not None else result.model_labels == label.value
-        segments.append({"value": label.value, "name": label.name, **region_summary(uncertainty, mask, label.value, voxel_mm3)})
+        segments.append(
+            {
+                "value": label.value,
+                "name": label.name,
+                **region_summary(uncertainty, mask, label.value, voxel_mm3),
+            }
+        )
     return {
         "method": "Monte-Carlo dropout: the network's dropout head sampled on its kept decoder features",
         "samples": uncertainty.samples,
@@ -83,8 +107,12 @@ def uncertainty_json(uncertainty: UncertaintyResult, result: SegmentationResult,
     }
 
 
-def findings_uncertainty(uncertainty: UncertaintyResult, masks: Sequence[np.ndarray], voxel_mm3: float) -> list[dict[str, Any]]:
+def findings_uncertainty(
+    uncertainty: UncertaintyResult, masks: Sequence[np.ndarray], voxel_mm3: float
+) -> list[dict[str, Any]]:
     """The ``"uncertainty"`` of each finding (its component on the model grid), in id order;
     agreement keys are ``("finding", id)``."""
-    return [region_summary(uncertainty, mask, ("finding", finding_id), voxel_mm3)
-            for finding_id, mask in enumerate(masks, start=1)]
+    return [
+        region_summary(uncertainty, mask, ("finding", finding_id), voxel_mm3)
+        for finding_id, mask in enumerate(masks, start=1)
+    ]
