@@ -26,7 +26,7 @@ def test_a_nodule_in_a_dent_of_the_lung_mask_is_outlined_without_the_wall():
     image, lungs, center = lung_beside_a_wall(nodule=True)
     grown = nodule_mask(image, center, 5.0, lungs)
     assert grown is not None, "a juxta-pleural nodule left out of the lung mask was dropped"
-    slices, mask = grown
+    slices, mask, _ = grown
     measured = measure_component(mask, image.crop(slices))
     assert np.linalg.norm(np.subtract(measured.center, center)) <= 2.0
     assert measured.long_axis_mm == pytest.approx(10.0, abs=2.0)

@@ -5,11 +5,14 @@
    (:mod:`.patch_classifier`), which rejects vessels, airway walls and pleural bumps, fused
    with the candidate's place in the generator's ranking.
 3. Candidates with ``score >= threshold``, best first, are outlined on the input grid by
-   half-maximum region growing (:mod:`.nodule_mask`) and measured (:mod:`.measure`); one
-   whose centre falls in an earlier finding's mask, whose mask lies mostly
-   (``SAME_OBJECT_OVERLAP``) in earlier findings' masks, or whose equivalent-sphere
-   diameter is under ``min_diameter_mm``, is dropped. Findings are numbered 1, 2, ... by score, and the
-   label map on the input grid holds each finding's id.
+   half-maximum region growing (:mod:`.nodule_mask`). One whose centre falls in an earlier
+   finding's outline is skipped; one whose outline touches or overlaps earlier findings'
+   outlines joins them into one finding with the best score (:mod:`.lesion_merge`: one lesion,
+   one finding; an outline that redraws most of an earlier one adds only its voxels above that
+   one's edge level); a new finding whose equivalent-sphere diameter is under ``min_diameter_mm`` is
+   dropped. Each finding is measured once, on its whole outline (:mod:`.measure`). Findings are
+   numbered 1, 2, ... by score; no two share or touch voxels, and the label map on the input grid
+   holds each finding's id.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 from ..io.volume import Volume
 from ..progress import CancelToken, ProgressCallback, check_cancelled, no_progress
 from .candidates import Candidate, filled_lungs, find_candidates, search_region
+from .lesion_merge import FindingOutlines
 from .measure import LUNG_RADS_VERSION, NoduleMeasurement, measure_component
 from .nodule_mask import nodule_mask
 from .nodule_scorer import NoduleScorer
@@ -29,8 +33,6 @@ from .patch_classifier import extract_patches
 
 DEFAULT_THRESHOLD = 0.5
 MIN_DIAMETER_MM = 3.0
-SAME_OBJECT_OVERLAP = 0.5
-"""A grown mask with at least this share of its voxels in earlier findings' masks is the same object."""
 
 
 @dataclass
@@ -119,34 +121,44 @@ def detect_nodules(
     ranks = np.array([c.rank for c in candidates])
     scores = scorer.score(extract_patches(grid, centers), ranks) if candidates else np.zeros(0)
     filled_volume = grid.with_array(filled.astype(np.uint8))
-    kept: list[Finding] = []
     order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] >= threshold]
     on_input = (
         np.rint(image.lps_to_ijk(centers)[:, ::-1]).astype(int) if candidates else np.zeros((0, 3), int)
     )
-    claimed = np.zeros(image.array.shape, dtype=bool)
-    for rank, index in enumerate(order, start=1):
+    outlines = FindingOutlines(image.array.shape)
+    found: dict[int, Finding] = {}  # by outline key; keys grow as scores fall
+    for key, index in enumerate(order, start=1):
         check_cancelled(cancel)
-        progress(0.4 + 0.6 * rank / len(order), f"detection: outlining finding {rank}/{len(order)}")
+        progress(0.4 + 0.6 * key / len(order), f"detection: outlining candidate {key}/{len(order)}")
         candidate = candidates[index]
-        if any(_contains(finding, on_input[index]) for finding in kept):
+        if any(_contains(finding, on_input[index]) for finding in found.values()):
             continue
         grown = nodule_mask(image, np.array(candidate.center_lps), candidate.radius_mm, filled_volume)
         if grown is None:
             continue
-        slices, mask = grown
-        if (claimed[slices] & mask).sum() >= SAME_OBJECT_OVERLAP * mask.sum():
-            continue  # mostly an object already reported (a second candidate on a large mass)
+        slices, mask, edge_hu = grown
+        touched = outlines.touched_by(slices, mask)
+        if touched:  # part of a lesion already found: it becomes that finding, measured whole
+            if outlines.redraws(touched, slices, mask):
+                edge_hu = outlines.edge_hu(touched)
+                mask = mask & (image.array[slices] >= edge_hu)
+            slices, mask = outlines.joined(touched, slices, mask)
+            first = found[touched[0]]
+            for key_touched in touched:
+                del found[key_touched]
+            key, score, candidate = touched[0], first.score, first.candidate
+        else:
+            score = float(scores[index])
         measurement = measure_component(mask, image.crop(slices))
-        if (6.0 * measurement.volume_mm3 / np.pi) ** (1.0 / 3.0) < min_diameter_mm:
+        if not touched and (6.0 * measurement.volume_mm3 / np.pi) ** (1.0 / 3.0) < min_diameter_mm:
             continue
-        kept.append(Finding(0, float(scores[index]), measurement, candidate, slices, mask))
-        claimed[slices] |= mask
+        found[key] = Finding(0, score, measurement, candidate, slices, mask)
+        outlines.claim(key, slices, mask, edge_hu, touched[1:])
+    kept = [found[key] for key in sorted(found)]
     labels = np.zeros(image.array.shape, dtype=np.uint16 if len(kept) > 255 else np.uint8)
     for number, finding in enumerate(kept, start=1):
         finding.id = number
-        box = labels[finding.mask_slices]
-        box[finding.mask & (box == 0)] = number  # a higher-scored finding keeps shared voxels
+        labels[finding.mask_slices][finding.mask] = number
     progress(1.0, f"detection: {len(kept)} finding(s) from {len(candidates)} candidate(s)")
     return DetectionResult(kept, labels, threshold, scorer.name, len(candidates))
 

@@ -16,6 +16,8 @@ wall gains nothing from that and is dropped.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
@@ -29,9 +31,18 @@ DEFAULT_LUNG_HU = -850.0
 LUNG_DARK_HU = -600.0
 
 
+class GrownNodule(NamedTuple):
+    """A grown outline: the input-grid box as ``[k, j, i]`` slices, the boolean mask in it, and
+    the half-maximum level (HU) that set its edge."""
+
+    slices: tuple[slice, slice, slice]
+    mask: np.ndarray
+    edge_hu: float
+
+
 def nodule_mask(
     image: Volume, center_lps: np.ndarray, radius_mm: float, region: Volume
-) -> tuple[tuple[slice, slice, slice], np.ndarray] | None:
+) -> GrownNodule | None:
     """Grow the nodule around ``center_lps``.
 
     Args:
@@ -41,8 +52,7 @@ def nodule_mask(
         region: where the nodule may lie (uint8 map on any grid, e.g. the filled lungs on the model grid).
 
     Returns:
-        ``(slices, mask)``: the input-grid box as ``[k, j, i]`` slices and the boolean mask in
-        it, or ``None`` when the centre is not denser than the lung around it.
+        The outline, or ``None`` when the centre is not denser than the lung around it.
     """
     reach = max(1.6 * radius_mm + 6.0, 10.0)
     slices = _box(image, np.asarray(center_lps, dtype=float), reach)
@@ -71,14 +81,15 @@ def nodule_mask(
         level = core_hu
     if level - lung_hu < MIN_CONTRAST_HU:
         return None
-    mask = (hu >= (level + lung_hu) / 2.0) & allowed & (distance <= max(2.0 * radius_mm, radius_mm + 6.0))
+    edge_hu = (level + lung_hu) / 2.0
+    mask = (hu >= edge_hu) & allowed & (distance <= max(2.0 * radius_mm, radius_mm + 6.0))
     mask = _component_at(mask, core)
     if mask is None:
         return None
     opened = _component_at(
         ndimage.binary_opening(mask, _ball(image.spacing, min(0.3 * radius_mm, 2.5))), core
     )
-    return slices, opened if opened is not None else mask
+    return GrownNodule(slices, opened if opened is not None else mask, edge_hu)
 
 
 def _closed(mask: np.ndarray, spacing: tuple[float, float, float], radius_mm: float) -> np.ndarray:
