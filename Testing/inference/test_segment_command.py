@@ -25,7 +25,14 @@ def test_segment_writes_the_contract_files_on_the_input_grid(phantom_file, test_
     out = tmp_path / "out"
     assert main(["segment", str(phantom_file), "-o", str(out), "--model", str(test_model_dir)]) == 0
 
-    assert sorted(p.name for p in out.iterdir()) == ["labels.json", "run.json", "segmentation.nii.gz"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "findings.json",  # the default chest model's lesions: the `lung nodule` segment's findings
+        "labels.json",
+        "nodules.nii.gz",
+        "run.json",
+        "segmentation.nii.gz",
+        "volumes.json",
+    ]
     source = read_volume(phantom_file)
     labels = Volume.from_sitk(sitk.ReadImage(str(out / "segmentation.nii.gz")))
     assert labels.same_grid(source)

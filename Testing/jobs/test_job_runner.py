@@ -28,11 +28,25 @@ def segment_request(ct_file, model_dir, out, **options) -> JobRequest:
 
 
 def test_a_segment_job_writes_the_segmentation_then_labels_then_run_json(ct_file, model_dir, tmp_path):
-    result = run_job(segment_request(ct_file, model_dir, tmp_path / "out"))
+    result = run_job(segment_request(ct_file, model_dir, tmp_path / "out", detect=False))
 
-    assert result.files == ("segmentation.nii.gz", "labels.json", "run.json")
+    assert result.files == ("segmentation.nii.gz", "labels.json", "volumes.json", "run.json")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(result.files)
     assert result.findings is None
+
+
+def test_with_lesions_the_findings_follow_the_segmentation(ct_file, model_dir, tmp_path):
+    result = run_job(segment_request(ct_file, model_dir, tmp_path / "out"))
+
+    assert result.files == (
+        "segmentation.nii.gz",
+        "labels.json",
+        "volumes.json",
+        "findings.json",
+        "nodules.nii.gz",
+        "run.json",
+    )
+    assert result.findings == result.record["options"]["findings"]
     assert json.loads((tmp_path / "out" / "run.json").read_text()) == result.record
 
 
@@ -57,6 +71,7 @@ def test_every_option_adds_its_outputs_in_a_fixed_order_with_run_json_last(ct_fi
         "gradcam_nodules.nii.gz",
         "segmentation.nii.gz",
         "labels.json",
+        "volumes.json",
         "findings.json",
         "nodules.nii.gz",
         "meshes",

@@ -1,10 +1,14 @@
 """`medsegai segment`: segment a CT volume (left/right lung, lung nodule, airway).
 
-Writes segmentation.nii.gz (labels on exactly the input grid), labels.json and run.json
-into OUTDIR; with --stl a closed surface per segment in meshes/; with --detect also the
-nodule findings (findings.json, nodules.nii.gz, as `detect` writes them) from the same
-network pass, and with --detect and --gradcam the findings' map (gradcam_nodules.nii.gz, as
-`detect --gradcam` writes it). The input is read and checked before any model is loaded.
+Writes segmentation.nii.gz (labels on exactly the input grid), labels.json, volumes.json and
+run.json into OUTDIR. With a model that segments the lungs and has a `lung nodule` segment
+(the built-in chest CT model) the nodules and masses found from the same network pass are that
+segment, taken out of the lungs, and their findings are written beside it (findings.json,
+nodules.nii.gz, as `detect` writes them; --threshold sets which are reported, --no-detect turns
+this off). With --stl a closed surface per segment in meshes/, plus each lung with its lesions;
+--gradcam "lung nodule" maps where the nodule classifier looked at the findings; --detect with
+--gradcam also writes that map as gradcam_nodules.nii.gz (as `detect --gradcam`). The input is
+read and checked before any model is loaded.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_output_argument(parser)
     add_run_arguments(parser)
     add_network_arguments(parser)
-    add_threshold_argument(parser, "with --detect: ")
+    add_threshold_argument(parser, "lesions: ")
     parser.add_argument(
         "--uncertainty",
         type=int,
@@ -49,9 +53,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--detect",
-        action="store_true",
-        help="also find nodules from the same network pass: findings.json and nodules.nii.gz, "
-        "as `detect` writes them",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="find nodules and masses from the same network pass and make them the `lung nodule` "
+        "segment (findings.json and nodules.nii.gz beside it, as `detect` writes them); the default "
+        "for models with lungs and a `lung nodule` segment, such as the built-in chest CT model. "
+        "--no-detect: the network's own segments only",
     )
     add_dicom_out_argument(parser, "the segmentation as a DICOM SEG (segmentation_seg.dcm)")
     parser.set_defaults(func=run)
@@ -72,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         uncertainty=args.uncertainty,
         segment_gradcams=tuple(args.gradcam),
         gradcam_layer=args.gradcam_layer,
-        findings_gradcam=args.detect and bool(args.gradcam),
+        findings_gradcam=args.detect is True and bool(args.gradcam),
         detect=args.detect,
         stl=args.stl,
         dicom_out=args.dicom_out,

@@ -97,14 +97,19 @@ def write_findings_gradcam(
     volume: Volume,
     layer: str = DEFAULT_FINDING_LAYER,
     method: str = DEFAULT_FINDING_METHOD,
+    names: Sequence[str] = ("gradcam_nodules.nii.gz",),
 ) -> dict[str, Any]:
-    """Write ``gradcam_nodules.nii.gz``: the classifier's Grad-CAM of every finding in one map;
-    returns what to record in run.json."""
+    """Write the classifier's Grad-CAM of every finding in one map, under each of ``names``
+    (``gradcam_nodules.nii.gz``; `segment --gradcam "lung nodule"`: ``gradcam_lung_nodule.nii.gz``,
+    since the findings are that segment); returns what to record in run.json."""
     values, cams = findings_gradcam(
         result.model_grid, detection.findings, scorer.network, volume, layer, method
     )
-    write_float_map(quantised_for_storage(values), volume, out.path("gradcam_nodules.nii.gz"))
+    stored = quantised_for_storage(values)
+    for name in names:
+        write_float_map(stored, volume, out.path(name))
     return {
+        "maps": list(names),
         "layer": layer,
         "method": method,
         "target": "nodule classifier logit of each finding's patch",

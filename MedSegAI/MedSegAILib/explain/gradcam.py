@@ -107,9 +107,7 @@ def gradcam_on_model_grid(
     """
     started = time.perf_counter()
     network = model.network
-    names = dict(network.named_modules())
-    if layer not in names or layer == "":
-        raise InputError(f"--gradcam-layer {layer}: the network has no such layer; use e.g. {DEFAULT_LAYER}")
+    check_layer(network, layer)
     divisor = int(getattr(network, "divisor", 1))
     grid_shape = result.model_labels.shape
     padded_shape = tuple(n + (-n) % divisor for n in grid_shape)
@@ -260,3 +258,13 @@ def _rerun_window_cam(
     with torch.enable_grad():
         window_map = cam(x, class_idx=raw_class)
     return window_map[0, 0][local].detach().cpu().numpy()
+
+
+def check_layer(network: torch.nn.Module, layer: str) -> None:
+    """Refuse a ``--gradcam-layer`` that names no module of ``network``.
+
+    Raises:
+        InputError: it names none.
+    """
+    if layer == "" or layer not in dict(network.named_modules()):
+        raise InputError(f"--gradcam-layer {layer}: the network has no such layer; use e.g. {DEFAULT_LAYER}")

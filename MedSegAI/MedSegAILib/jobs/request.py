@@ -37,7 +37,9 @@ class JobRequest:
             findings (`detect`, and `segment` with ``detect``).
         findings_gradcam_layer: the classifier layer that map explains.
         findings_gradcam_method: how that map weights the layer's activations.
-        detect: `segment` also finds nodules from the same network pass.
+        detect: `segment` also finds nodules from the same network pass and makes them its
+            ``lung nodule`` segment; ``None`` (the default): when the model segments the lungs and
+            has a ``lung nodule`` segment (the built-in chest CT model).
         stl: `segment` also exports one surface mesh per segment into ``meshes/``.
         dicom_out: a folder for the DICOM SEG (`segment`) or SEG and SR (`detect`).
     """
@@ -57,7 +59,7 @@ class JobRequest:
     findings_gradcam: bool = False
     findings_gradcam_layer: str = DEFAULT_FINDING_LAYER
     findings_gradcam_method: str = DEFAULT_FINDING_METHOD
-    detect: bool = False
+    detect: bool | None = None
     stl: bool = False
     dicom_out: str | None = None
 

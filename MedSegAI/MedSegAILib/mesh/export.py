@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -102,6 +103,17 @@ def export_meshes_with_report(
     reports = export_label_meshes(
         labels, reference, label_names, out_dir, options, progress=progress, cancel=cancel
     )
+    write_meshes_json(out_dir, options, reports)
+    return reports
+
+
+def write_meshes_json(
+    out_dir: str | os.PathLike,
+    options: MeshOptions,
+    reports: list[MeshReport],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write ``out_dir/meshes.json``: coordinates, units, options, one report per mesh, and ``extra``."""
     write_json(
         Path(out_dir) / "meshes.json",
         {
@@ -116,9 +128,9 @@ def export_meshes_with_report(
                 "fill_holes_mm3": options.fill_holes_mm3,
             },
             "meshes": [report.to_dict() for report in reports],
+            **(extra or {}),
         },
     )
-    return reports
 
 
 def mesh_file_name(name: str, extension: str) -> str:

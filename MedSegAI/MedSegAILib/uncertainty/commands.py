@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from ..detection.detector import DetectionResult
 from ..errors import InputError
 from ..explain.storage import quantised_for_storage
+from ..explain.targets import findings_on_model_grid, raw_class_by_label
 from ..inference.engine import SegmentationResult
 from ..io.atomic import atomic_path, write_json
 from ..io.output_dir import OutputDir
@@ -20,7 +22,7 @@ from ..models.loaded import LoadedModel
 from ..progress import ProgressCallback, no_progress
 from .head_sampling import head_sampler
 from .input_grid import InputGridMaps, maps_on_input_grid
-from .mc_dropout import AgreementRegion, UncertaintyResult, estimate_uncertainty
+from .mc_dropout import AgreementRegion, estimate_uncertainty
 from .summary import findings_uncertainty, segment_regions, uncertainty_json
 
 
@@ -59,11 +61,18 @@ def write_segment_uncertainty(
     samples: int,
     threads: int,
     progress: ProgressCallback = no_progress,
-) -> UncertaintyResult:
+    detection: DetectionResult | None = None,
+) -> list[dict[str, Any]] | None:
     """Sample, then write ``uncertainty_entropy.nii.gz``, ``uncertainty_mutual_information.nii.gz``
     (float32, input grid, stored at :data:`~MedSegAILib.explain.storage.STORAGE_STEP`) and
-    ``uncertainty.json``. The two maps are resampled together and written in parallel."""
+    ``uncertainty.json``. The two maps are resampled together and written in parallel.
+
+    With ``detection`` (the findings that form the ``lung nodule`` segment), that segment's region
+    is the findings' outlines, each finding is also summarised (``uncertainty.json`` ``lesions``),
+    and those summaries are returned in id order for ``findings.json``; else ``None``.
+    """
     regions = segment_regions(result, model.card)
+    finding_masks = _lesion_regions(result, model, detection, regions) if detection is not None else None
     uncertainty = estimate_uncertainty(
         result, model, samples, regions=regions, threads=threads, progress=progress
     )
@@ -78,10 +87,41 @@ def write_segment_uncertainty(
             pool.submit(_write_map, on_input, index, volume, out.path(name))
             for index, name in enumerate(names)
         ]
-        write_json(out.path("uncertainty.json"), uncertainty_json(uncertainty, result, model.card, regions))
+        document = uncertainty_json(uncertainty, result, model.card, regions)
+        lesions = None
+        if finding_masks is not None:
+            lesions = findings_uncertainty(
+                uncertainty, finding_masks, float(np.prod(result.model_grid.spacing))
+            )
+            for summary in lesions:
+                summary["samples"] = samples
+            document["lesions"] = [{"finding": n, **summary} for n, summary in enumerate(lesions, start=1)]
+        write_json(out.path("uncertainty.json"), document)
         for future in written:
             future.result()
-    return uncertainty
+    return lesions
+
+
+def _lesion_regions(
+    result: SegmentationResult,
+    model: LoadedModel,
+    detection: DetectionResult,
+    regions: dict[Any, AgreementRegion],
+) -> list[np.ndarray] | None:
+    """Add each finding's region, and make the ``lung nodule`` segment's region their union;
+    returns the findings' masks on the model grid (``None`` if the model has no such segment)."""
+    raw_of_value = raw_class_by_label(model.card)
+    value = next((label.value for label in model.card.labels if label.name.lower() == "lung nodule"), None)
+    if value is None or value not in raw_of_value:
+        return None
+    centers = [finding.to_json()["center"] for finding in detection.findings]
+    masks = findings_on_model_grid(result, detection.labels, centers) if centers else []
+    union = np.zeros(result.model_labels.shape, dtype=bool)
+    for number, mask in enumerate(masks, start=1):
+        regions[("finding", number)] = AgreementRegion(raw_of_value[value], mask)
+        union |= mask
+    regions[value] = AgreementRegion(raw_of_value[value], union)
+    return masks
 
 
 def _write_map(maps: InputGridMaps, index: int, volume: Volume, path: Path) -> None:
