@@ -88,3 +88,12 @@ def test_empty_or_mismatched_masks_are_refused():
         measure_component(np.zeros((4, 4, 4), bool), volume)
     with pytest.raises(ValueError):
         measure_component(np.ones((3, 4, 4), bool), volume)
+
+
+@pytest.mark.parametrize(("diameter", "kind", "category"), [(20.0, "nodule", "4B"), (40.0, "mass", None)])
+def test_a_lesion_over_30_mm_is_a_mass_with_no_lung_rads_size_category(diameter, kind, category):
+    image = grid((50, 50, 50), (1.0, 1.0, 1.0))
+    radius = diameter / 2.0
+    measured = measure_component(ellipsoid_mask(image, (25.0, 25.0, 25.0), (radius, radius, radius)), image)
+    assert measured.to_json()["kind"] == kind
+    assert measured.lung_rads == category

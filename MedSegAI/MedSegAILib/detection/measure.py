@@ -16,9 +16,12 @@ Definitions (docs/detection.md):
 - ``short_axis_mm``: on the same slice, the largest width perpendicular to the long axis.
 - ``mean_diameter_mm``: the mean of long and short axis, as Lung-RADS v2022 uses it,
   rounded to 0.1 mm.
+- ``kind``: ``"mass"`` when the long axis is over :data:`MASS_LONG_AXIS_MM` (30 mm), else
+  ``"nodule"``.
 - ``lung_rads``: the Lung-RADS v2022 size category of a *solid* nodule at baseline
   screening from the mean diameter: ``2`` (< 6 mm), ``3`` (6 to < 8 mm), ``4A`` (8 to < 15 mm),
-  ``4B`` (>= 15 mm). Solidity, growth and other features are not assessed here.
+  ``4B`` (>= 15 mm); ``None`` for a mass, since Lung-RADS stops at nodules. Solidity, growth and
+  other features are not assessed here.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from ..io.volume import Volume
 LUNG_RADS_VERSION = "Lung-RADS v2022, solid nodule, baseline screening"
 # (upper bound of mean diameter in mm, category), checked in order.
 LUNG_RADS_SOLID_BASELINE = ((6.0, "2"), (8.0, "3"), (15.0, "4A"), (float("inf"), "4B"))
+MASS_LONG_AXIS_MM = 30.0
+"""A lesion whose long axis is over this is a mass, not a nodule (Fleischner glossary)."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,13 @@ class NoduleMeasurement:
     long_axis_mm: float
     short_axis_mm: float
     mean_diameter_mm: float
-    lung_rads: str
+    lung_rads: str | None
     voxels: int
+
+    @property
+    def lesion_kind(self) -> str:
+        """``"mass"`` over :data:`MASS_LONG_AXIS_MM`, else ``"nodule"``."""
+        return "mass" if self.long_axis_mm > MASS_LONG_AXIS_MM else "nodule"
 
     def to_json(self) -> dict[str, Any]:
         """Fields for ``findings.json`` (``diameter_mm`` is the long axial diameter)."""
@@ -60,6 +70,7 @@ class NoduleMeasurement:
             "short_axis_mm": round(self.short_axis_mm, 2),
             "mean_diameter_mm": round(self.mean_diameter_mm, 1),
             "volume_mm3": round(self.volume_mm3, 1),
+            "kind": self.lesion_kind,
             "lung_rads": self.lung_rads,
         }
 
@@ -112,7 +123,7 @@ def measure_component(mask: np.ndarray, grid: Volume) -> NoduleMeasurement:
         long_axis_mm=long_axis,
         short_axis_mm=short_axis,
         mean_diameter_mm=mean_diameter,
-        lung_rads=lung_rads_category(mean_diameter),
+        lung_rads=None if long_axis > MASS_LONG_AXIS_MM else lung_rads_category(mean_diameter),
         voxels=int(len(ijk)),
     )
 

@@ -227,7 +227,7 @@ def _findings_panel(axis, findings: list[dict]) -> None:
             f"{f['diameter_mm']:.1f}",
             f"{f['volume_mm3']:.0f}",
             ", ".join(f"{c:.0f}" for c in f["center"]),
-            f.get("lung_rads", ""),
+            f.get("lung_rads") or f.get("kind", ""),
         ]
         for f in findings[:10]
     ]

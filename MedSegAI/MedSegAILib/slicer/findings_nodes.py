@@ -66,7 +66,7 @@ def _finding(entry: dict[str, Any]) -> Finding:
         mean_diameter_mm=float(entry["mean_diameter_mm"]),
         volume_mm3=float(entry["volume_mm3"]),
         score=float(entry["score"]),
-        lung_rads=str(entry["lung_rads"]),
+        lung_rads=str(entry["lung_rads"]) if entry.get("lung_rads") else "mass (no Lung-RADS)",
         mean_entropy=None if mean_entropy is None else float(mean_entropy),
         needs_review=None if needs_review is None else bool(needs_review),
     )
