@@ -81,8 +81,7 @@ def lesion_lungs(labels: np.ndarray, findings: np.ndarray, lungs: dict[str, int]
         lungs: ``{lung name: label value}`` (:func:`lung_label_values`).
     """
     boxes = ndimage.find_objects(findings)
-    centres = {name: _centre_column(labels, value) for name, value in lungs.items()}
-    centres = {name: column for name, column in centres.items() if column is not None}
+    centres: dict[str, float] | None = None  # computed only for a lesion with no lung around it
     result = []
     for index, box in enumerate(boxes):
         if box is None:
@@ -94,6 +93,9 @@ def lesion_lungs(labels: np.ndarray, findings: np.ndarray, lungs: dict[str, int]
         around = labels[padded][shell]
         counts = {name: int(np.count_nonzero(around == value)) for name, value in lungs.items()}
         lung: str | None = max(counts, key=counts.__getitem__) if counts and max(counts.values()) else None
+        if lung is None and centres is None:
+            columns = {name: _centre_column(labels, value) for name, value in lungs.items()}
+            centres = {name: column for name, column in columns.items() if column is not None}
         if lung is None and centres:
             column = float(np.mean(np.nonzero(own)[2])) + padded[2].start
             lung = min(centres, key=lambda name: abs(centres[name] - column))
@@ -106,9 +108,11 @@ def lungs_with_lesions(
 ) -> np.ndarray:
     """A copy of ``labels`` in which each finding's voxels carry the label of its lung."""
     envelope = labels.copy()
+    boxes = ndimage.find_objects(findings)
     for lesion in placement:
-        if lesion.lung is not None:
-            envelope[findings == lesion.finding] = lungs[lesion.lung]
+        box = boxes[lesion.finding - 1]
+        if lesion.lung is not None and box is not None:
+            envelope[box][findings[box] == lesion.finding] = lungs[lesion.lung]
     return envelope
 
 

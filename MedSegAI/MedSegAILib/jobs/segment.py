@@ -8,6 +8,7 @@ and ``volumes.json`` are written beside the segmentation.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..detection.lesion_segment import LESION_SEGMENT
@@ -20,7 +21,7 @@ from ..io import write_label_map
 from ..io.atomic import write_json
 from ..progress import check_cancelled
 from ..uncertainty.commands import add_finding_uncertainty, check_model_supports, write_segment_uncertainty
-from .context import JobContext, JobOutcome, progress_ranges, write_findings
+from .context import JobContext, JobOutcome, progress_ranges
 from .lesions import export_meshes, finds_lesions, put_lesions_in_segmentation, volumes_json
 
 
@@ -111,16 +112,19 @@ def run_segment(job: JobContext) -> JobOutcome:
                     names=names,
                 )
         check_cancelled(job.cancel)
-    with clock.stage("write"):
-        write_label_map(labels, volume, out.path("segmentation.nii.gz"))
+    with clock.stage("write"), ThreadPoolExecutor(2) as pool:  # SimpleITK compresses without the GIL
+        maps = [pool.submit(write_label_map, labels, volume, out.path("segmentation.nii.gz"))]
         write_json(out.path("labels.json"), {"labels": [label.to_json() for label in card.labels]})
         write_json(out.path("volumes.json"), volumes_json(labels, volume, card, lesions))
         if detection is not None:
             findings = add_finding_uncertainty(detection.findings_json(), lesion_uncertainty)
-            write_findings(out, volume, findings, detection)
+            write_json(out.path("findings.json"), findings)
+            maps.append(pool.submit(write_label_map, detection.labels, volume, out.path("nodules.nii.gz")))
             record.update(
                 threshold=request.threshold, findings=len(detection.findings), score=detection.scorer
             )
+        for written in maps:
+            written.result()
     if request.stl:
         with clock.stage("mesh"):
             export_meshes(
