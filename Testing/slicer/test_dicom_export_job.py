@@ -3,6 +3,10 @@
 Testing/detection at the CT's own 4 mm spacing, so no weights are needed) on the node's own
 DICOM series; the SEG/SR land in the chosen folder and reference that series; "Load DICOM SEG"
 brings the SEG back onto the volume with the engine's names and voxels.
+
+`segment` puts its findings in the "lung nodule" segment. At 4 mm the stand-in finds none
+(the segment is empty, in the node and in the SEG alike); at 1.5 mm it finds two small ones,
+whose voxels must reach the node and the SEG unchanged.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from MedSegAILib.models.card import parse_model_card  # noqa: E402
 from MedSegAILib.models.loaded import LoadedModel  # noqa: E402
 from MedSegAILib.models.terminology import TERMINOLOGY  # noqa: E402
 from MedSegAILib.slicer.dicom_seg_import import import_dicom_seg_onto_volume  # noqa: E402
+from MedSegAILib.slicer.volume_nodes import read_output_image  # noqa: E402
+from MedSegAIModule import jobs  # noqa: E402
 from MedSegAIModule.jobs import JobController  # noqa: E402
 from MedSegAIModule.parameters import Settings  # noqa: E402
 from MedSegAIModule.process_runner import FAILED, SUCCEEDED, JobResult  # noqa: E402
@@ -70,7 +76,9 @@ class View:
 
 
 @pytest.fixture
-def stand_in_model(monkeypatch):
+def stand_in_model(monkeypatch, request):
+    """The stand-in network at ``request.param`` mm (default 4, the CT's own spacing)."""
+    spacing = float(getattr(request, "param", 4.0))
     labels = [
         {"value": value, "name": name, "color": [200, 40 * value, 100], "terminology": TERMINOLOGY[name]}
         for value, name in ((1, "left lung"), (2, "right lung"), (3, "lung nodule"))
@@ -81,7 +89,7 @@ def stand_in_model(monkeypatch):
             "version": "0",
             "task": "segmentation",
             "labels": labels,
-            "input": {"spacing": [4.0, 4.0, 4.0], "normalization": WINDOW, "patch_size": [32, 32, 32]},
+            "input": {"spacing": [spacing] * 3, "normalization": WINDOW, "patch_size": [32, 32, 32]},
             "network": {"name": "DensityNetwork", "output_classes": ["background", "lung", "lung nodule"]},
             "weights": {"file": "none", "sha256": "0" * 64},
             "training": {},
@@ -100,24 +108,41 @@ def ct64_from_dicom(dicom_volume_node, shared_data):
     return dicom_volume_node(shared_data("cip_lung_ct/ct-64Dicom"), "ct-64")
 
 
-def segment_voxels(segmentation_node, volume_node) -> np.ndarray:
-    """The segmentation as a label map on the volume's grid (value = segment index + 1)."""
-    labelmap, segment_ids = (
-        volume_node.GetScene().AddNewNodeByClass("vtkMRMLLabelMapVolumeNode"),
-        vtk.vtkStringArray(),
-    )
-    segmentation_node.GetSegmentation().GetSegmentIDs(segment_ids)
-    slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
-        segmentation_node, segment_ids, labelmap, volume_node
-    )
-    return slicer.util.arrayFromVolume(labelmap).copy()
+def segment_masks(segmentation_node, volume_node) -> dict[str, np.ndarray]:
+    """Each segment's voxels on the volume's grid, by segment name (exported one segment at a
+    time, so a segment's mask does not depend on its index or on the other segments)."""
+    scene, segmentation = volume_node.GetScene(), segmentation_node.GetSegmentation()
+    masks = {}
+    for index in range(segmentation.GetNumberOfSegments()):
+        segment_ids = vtk.vtkStringArray()
+        segment_ids.InsertNextValue(segmentation.GetNthSegmentID(index))
+        labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
+        assert slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
+            segmentation_node, segment_ids, labelmap, volume_node
+        )
+        masks[segmentation.GetNthSegment(index).GetName()] = slicer.util.arrayFromVolume(labelmap) > 0
+        scene.RemoveNode(labelmap)
+    return masks
 
 
+@pytest.mark.parametrize(
+    "stand_in_model, lesions",
+    [(4.0, False), (1.5, True)],
+    ids=["no lesion", "lesions"],
+    indirect=["stand_in_model"],
+)
 def test_segment_with_dicom_export_writes_a_seg_of_the_series_that_loads_back_onto_the_volume(
-    ct64_from_dicom, stand_in_model, tmp_path
+    ct64_from_dicom, stand_in_model, lesions, tmp_path, monkeypatch
 ):
     node, lookup, _, volume = ct64_from_dicom
-    view, loaded = View(), []
+    view, loaded, engine_maps = View(), [], []
+    load_outputs = jobs.load_segment_outputs
+
+    def load_segment_outputs(outdir, reference_volume_node, name):  # keep the engine's label map
+        engine_maps.append(np.rint(read_output_image(outdir / "segmentation.nii.gz").array).astype(int))
+        return load_outputs(outdir, reference_volume_node, name)
+
+    monkeypatch.setattr(jobs, "load_segment_outputs", load_segment_outputs)
     controller = JobController(InProcessEngine(), view, python="python", env={}, file_for_instance=lookup)
 
     controller.segment(
@@ -129,24 +154,23 @@ def test_segment_with_dicom_export_writes_a_seg_of_the_series_that_loads_back_on
     seg_path = tmp_path / "dicom" / "segmentation_seg.dcm"
     seg = hd.seg.segread(seg_path)
     assert str(seg.ReferencedSeriesSequence[0].SeriesInstanceUID) == volume.metadata["series_uid"]
-    engine_result = segment_voxels(loaded[0].segmentation, node)
-    assert engine_result.any()
+    names = [label.name for label in loaded[0].labels]
+    assert names == ["left lung", "right lung", "lung nodule"]
 
-    reloaded = import_dicom_seg_onto_volume(seg_path, node, lookup)
-
-    segmentation = reloaded.GetSegmentation()
-    assert [segmentation.GetNthSegment(n).GetName() for n in range(segmentation.GetNumberOfSegments())] == [
-        label.name for label in loaded[0].labels if (engine_result == label.value).any()
-    ]
-    by_name = {
-        segmentation.GetNthSegment(n).GetName(): n + 1 for n in range(segmentation.GetNumberOfSegments())
-    }
-    reloaded_voxels = segment_voxels(reloaded, node)
+    # the node holds exactly the engine's voxels, segment by segment (the lesions included)
+    [engine_labels] = engine_maps
+    node_masks = segment_masks(loaded[0].segmentation, node)
+    assert list(node_masks) == names
     for label in loaded[0].labels:
-        if label.name in by_name:
-            np.testing.assert_array_equal(
-                reloaded_voxels == by_name[label.name], engine_result == label.value
-            )
+        np.testing.assert_array_equal(node_masks[label.name], engine_labels == label.value)
+    assert node_masks["left lung"].any() and node_masks["right lung"].any()
+    assert node_masks["lung nodule"].any() == lesions
+
+    # the SEG holds every segment of the model (an empty one too), with the node's voxels
+    reloaded = segment_masks(import_dicom_seg_onto_volume(seg_path, node, lookup), node)
+    assert list(reloaded) == names
+    for name in names:
+        np.testing.assert_array_equal(reloaded[name], node_masks[name])
 
 
 def test_detect_with_dicom_export_writes_the_findings_sr_and_seg(ct64_from_dicom, stand_in_model, tmp_path):
