@@ -3,12 +3,13 @@
 :func:`segment_volume` runs one forward pass and returns everything later stages need,
 so nodule detection, Grad-CAM and Monte-Carlo uncertainty never run the network again:
 
-- ``labels``: the output label map on exactly the input grid (``Volume``, uint8);
+- ``labels``: the output label map on exactly the input grid (``Volume``, uint8), the lung
+  and airway borders refined on that grid (:mod:`.border_refinement`);
 - ``model_grid``: the cropped, canonical LPS grid at model spacing, holding the
   resampled CT in HU; its geometry (``ijk_to_lps``) maps model-grid voxels to patient
   coordinates, and :meth:`SegmentationResult.to_input_grid` maps any model-grid map onto
   the input grid;
-- ``model_labels``: the cleaned output label map on ``model_grid``;
+- ``model_labels``: the cleaned output label map on ``model_grid`` (borders not refined);
 - ``probabilities``: the softmax, float16 ``(classes, k, j, i)`` on ``model_grid``, in the
   order of ``class_names`` (the card's ``network.output_classes``);
 - ``features`` (with ``keep_features=True``): the decoder features
@@ -16,7 +17,8 @@ so nodule detection, Grad-CAM and Monte-Carlo uncertainty never run the network 
   logits are ``network.head(features)``: sampling the dropout head on them gives
   Monte-Carlo uncertainty, and differentiating the head's class score with respect to
   them gives Grad-CAM at the finest decoder layer (``decoder.0``);
-- ``timings``: seconds per stage (``preprocess``, ``inference``, ``postprocess``).
+- ``timings``: seconds per stage (``preprocess``, ``inference``, ``postprocess``; the border
+  refinement counts in ``postprocess``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ..errors import MedSegAIError
 from ..io.volume import Volume
 from ..models.loaded import LoadedModel
 from ..progress import CancelToken, ProgressCallback, check_cancelled, no_progress, sub_progress
+from .border_refinement import band_radius, refine_label_borders, refined_label_values
 from .device import DEFAULT_CPU_THREADS, cpu_threads
 from .postprocess import postprocess
 from .preprocess import prepare_input
@@ -85,6 +88,7 @@ def segment_volume(
     threads: int = DEFAULT_CPU_THREADS,
     max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
     margin: int = DEFAULT_MARGIN,
+    refine_borders: bool = True,
 ) -> SegmentationResult:
     """Segment ``volume`` with ``model``.
 
@@ -98,6 +102,9 @@ def segment_volume(
         threads: torch CPU threads while running on the CPU.
         max_tile_voxels: the most voxels in one sliding-window tile (memory per window).
         margin: the least context (voxels) around each kept voxel of a tile.
+        refine_borders: move the lung and airway borders onto the image on the input grid
+            (:func:`~.border_refinement.refine_label_borders`); ``False`` keeps the
+            nearest-neighbour labels from the model grid.
 
     Returns:
         The :class:`SegmentationResult`.
@@ -150,6 +157,10 @@ def segment_volume(
         prepared.model_grid.with_array(model_labels).to_sitk(), volume, sitk.sitkNearestNeighbor, 0
     )
     labels = Volume.from_sitk(labels_image, metadata=dict(volume.metadata))
+    refined = refined_label_values(card)
+    if refine_borders and refined:
+        radius = band_radius(volume.spacing, prepared.model_grid.spacing)
+        refine_label_borders(labels.array, volume.array, refined, radius)
     timings["postprocess"] = time.perf_counter() - started
     progress(1.0, "segmentation done")
     class_names = tuple(str(name) for name in card.network.get("output_classes", [])) or tuple(
