@@ -29,11 +29,13 @@ class LesionLung:
         finding: the finding's id (its value in ``nodules.nii.gz``).
         lung: the lung segment it belongs to, or ``None`` when the segmentation has no lungs.
         voxels: its voxel count on the input grid.
+        box: its bounding box on the input grid, as ``[k, j, i]`` slices.
     """
 
     finding: int
     lung: str | None
     voxels: int
+    box: tuple[slice, ...]
 
 
 def lesion_label_value(card: ModelCard) -> int | None:
@@ -99,7 +101,7 @@ def lesion_lungs(labels: np.ndarray, findings: np.ndarray, lungs: dict[str, int]
         if lung is None and centres:
             column = float(np.mean(np.nonzero(own)[2])) + padded[2].start
             lung = min(centres, key=lambda name: abs(centres[name] - column))
-        result.append(LesionLung(finding, lung, int(own.sum())))
+        result.append(LesionLung(finding, lung, int(own.sum()), box))
     return result
 
 
@@ -108,10 +110,9 @@ def lungs_with_lesions(
 ) -> np.ndarray:
     """A copy of ``labels`` in which each finding's voxels carry the label of its lung."""
     envelope = labels.copy()
-    boxes = ndimage.find_objects(findings)
     for lesion in placement:
-        box = boxes[lesion.finding - 1]
-        if lesion.lung is not None and box is not None:
+        if lesion.lung is not None:
+            box = lesion.box
             envelope[box][findings[box] == lesion.finding] = lungs[lesion.lung]
     return envelope
 

@@ -11,6 +11,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..detection.detector import DetectionResult
+from ..detection.lesion_segment import lesion_label_value
 from ..errors import InputError
 from ..explain.storage import quantised_for_storage
 from ..explain.targets import findings_on_model_grid, raw_class_by_label
@@ -22,7 +23,7 @@ from ..models.loaded import LoadedModel
 from ..progress import ProgressCallback, no_progress
 from .head_sampling import head_sampler
 from .input_grid import InputGridMaps, maps_on_input_grid
-from .mc_dropout import AgreementRegion, estimate_uncertainty
+from .mc_dropout import AgreementRegion, UncertaintyResult, estimate_uncertainty
 from .summary import findings_uncertainty, segment_regions, uncertainty_json
 
 
@@ -90,11 +91,7 @@ def write_segment_uncertainty(
         document = uncertainty_json(uncertainty, result, model.card, regions)
         lesions = None
         if finding_masks is not None:
-            lesions = findings_uncertainty(
-                uncertainty, finding_masks, float(np.prod(result.model_grid.spacing))
-            )
-            for summary in lesions:
-                summary["samples"] = samples
+            lesions = _finding_summaries(uncertainty, result, finding_masks)
             document["lesions"] = [{"finding": n, **summary} for n, summary in enumerate(lesions, start=1)]
         write_json(out.path("uncertainty.json"), document)
         for future in written:
@@ -111,7 +108,7 @@ def _lesion_regions(
     """Add each finding's region, and make the ``lung nodule`` segment's region their union;
     returns the findings' masks on the model grid (``None`` if the model has no such segment)."""
     raw_of_value = raw_class_by_label(model.card)
-    value = next((label.value for label in model.card.labels if label.name.lower() == "lung nodule"), None)
+    value = lesion_label_value(model.card)
     if value is None or value not in raw_of_value:
         return None
     centers = [finding.to_json()["center"] for finding in detection.findings]
@@ -163,9 +160,16 @@ def finding_uncertainties(
     uncertainty = estimate_uncertainty(
         result, model, samples, regions=regions, threads=threads, progress=progress
     )
+    return _finding_summaries(uncertainty, result, finding_masks)
+
+
+def _finding_summaries(
+    uncertainty: UncertaintyResult, result: SegmentationResult, finding_masks: Sequence[np.ndarray]
+) -> list[dict[str, Any]]:
+    """Each finding's summary (:func:`~.summary.findings_uncertainty`) with its sample count."""
     summaries = findings_uncertainty(uncertainty, finding_masks, float(np.prod(result.model_grid.spacing)))
     for summary in summaries:
-        summary["samples"] = samples
+        summary["samples"] = uncertainty.samples
     return summaries
 
 
